@@ -1,0 +1,1 @@
+"""tinykws data stage."""

@@ -1,0 +1,73 @@
+"""Training-time augmentation on raw int16 audio: time shift, gain, background noise at a random SNR, and
+the silence class drawn from the noise recordings.
+
+Every draw comes from a numpy Generator the caller passes in; seeding it from (seed, epoch, clip index)
+makes an epoch reproducible regardless of worker order.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tinykws.config import CONFIG, AugmentConfig
+
+_EPS = 1e-9
+
+
+def _to_int16(x: np.ndarray) -> np.ndarray:
+    return np.clip(np.round(x), -32768, 32767).astype(np.int16)
+
+
+def time_shift(clip: np.ndarray, shift: int) -> np.ndarray:
+    """Shift right by `shift` samples (left if negative), zero-filling: the word moves inside the clip."""
+    out = np.zeros_like(clip)
+    if shift >= 0:
+        out[shift:] = clip[: len(clip) - shift]
+    else:
+        out[:shift] = clip[-shift:]
+    return out
+
+
+def rms(x: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(x.astype(np.float64))) + _EPS))
+
+
+def mix_at_snr(clip: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:
+    """clip + noise scaled so that 20*log10(rms(clip) / rms(scaled noise)) = snr_db; float64."""
+    scale = rms(clip) / (rms(noise) * 10.0 ** (snr_db / 20.0))
+    return clip.astype(np.float64) + scale * noise.astype(np.float64)
+
+
+def noise_segment(noises: list[np.ndarray], length: int, rng: np.random.Generator) -> np.ndarray:
+    """A random `length`-sample stretch of a random noise recording."""
+    src = noises[int(rng.integers(len(noises)))]
+    if len(src) <= length:
+        src = np.tile(src, length // max(len(src), 1) + 1)
+    start = int(rng.integers(0, len(src) - length + 1))
+    return src[start : start + length]
+
+
+class Augmenter:
+    """Applies the config's augmentation to clips; `noises` are int16 background recordings."""
+
+    def __init__(self, noises: list[np.ndarray], cfg: AugmentConfig = CONFIG.augment) -> None:
+        if not noises:
+            raise ValueError("augmentation needs at least one background-noise recording")
+        self.noises = noises
+        self.cfg = cfg
+        self.sample_rate = CONFIG.audio.sample_rate
+
+    def __call__(self, clip: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        c = self.cfg
+        max_shift = int(c.time_shift_ms * self.sample_rate / 1000)
+        x = time_shift(clip, int(rng.integers(-max_shift, max_shift + 1))).astype(np.float64)
+        x *= 10.0 ** (rng.uniform(*c.gain_db_range) / 20.0)
+        if rng.random() < c.noise_probability:
+            x = mix_at_snr(x, noise_segment(self.noises, len(x), rng), rng.uniform(*c.snr_db_range))
+        return _to_int16(x)
+
+    def silence(self, length: int, rng: np.random.Generator) -> np.ndarray:
+        """A `_silence_` example: background noise at a random level (dBFS of its RMS)."""
+        seg = noise_segment(self.noises, length, rng).astype(np.float64)
+        level = 32768.0 * 10.0 ** (rng.uniform(*self.cfg.silence_level_dbfs) / 20.0)
+        return _to_int16(seg * level / rms(seg))

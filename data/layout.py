@@ -1,0 +1,160 @@
+"""Reading Speech Commands folders: clips, labels of both tasks, and speaker-disjoint splits.
+
+Two layouts are read:
+- the full v0.02 archive (and tinykws's synthetic corpus): one folder per word, `<speaker>_nohash_<n>.wav`,
+  optional `validation_list.txt` / `testing_list.txt`, `_background_noise_/`;
+- the official test-set layout (`../shared/data/speech_commands_test_set_v0.02`): keyword folders,
+  `_unknown_/<word>_<speaker>_nohash_<n>.wav`, `_silence_/<n>.wav`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from tinykws.config import CONFIG, LabelConfig
+from tinykws.errors import TinyKwsError
+
+NOISE_DIR = "_background_noise_"
+_SPEAKER_RE = re.compile(r"^(?:(?P<word>[a-z]+)_)?(?P<speaker>[0-9a-f]{8})_nohash_(?P<n>\d+)\.wav$")
+# The dataset's own split scheme hashes into this many buckets (TensorFlow speech_commands `which_set`).
+_MAX_NUM_WAVS_PER_CLASS = 2**27 - 1
+
+SPLITS = ("train", "validation", "test")
+_HOLDOUT_SALT = "tinykws-real-holdout/"
+
+
+@dataclass(frozen=True)
+class Clip:
+    path: Path
+    word: str  # the spoken word; the silence label for silence clips
+    speaker: str  # 8 hex digits; for silence clips, a pseudo-speaker from the file name
+    source: str  # "real" (Speech Commands recordings) or "synth" (local TTS)
+    split: str  # one of SPLITS
+
+
+class DatasetError(TinyKwsError):
+    """A folder that is not a readable Speech Commands layout."""
+
+
+def split_of(speaker: str, validation_percent: float, testing_percent: float, salt: str = "") -> str:
+    """The dataset's deterministic speaker-hash split: a speaker's side never changes as data grows."""
+    h = int(hashlib.sha1((salt + speaker).encode()).hexdigest(), 16)
+    percent = (h % (_MAX_NUM_WAVS_PER_CLASS + 1)) * (100.0 / _MAX_NUM_WAVS_PER_CLASS)
+    if percent < validation_percent:
+        return "validation"
+    if percent < validation_percent + testing_percent:
+        return "test"
+    return "train"
+
+
+def label_index(word: str, task: str, labels: LabelConfig = CONFIG.labels) -> int:
+    """Class index of a word for a task: `kws12` (silence, unknown, 10 keywords) or `yes` (wake word)."""
+    if task == "kws12":
+        names = labels.kws12_labels
+        if word in names:
+            return names.index(word)
+        return names.index(labels.unknown_label)
+    if task == "yes":
+        return int(word == labels.wake_word)
+    raise ValueError(f"unknown task {task!r} (expected 'kws12' or 'yes')")
+
+
+def task_labels(task: str, labels: LabelConfig = CONFIG.labels) -> tuple[str, ...]:
+    if task == "kws12":
+        return labels.kws12_labels
+    if task == "yes":
+        return labels.yes_labels
+    raise ValueError(f"unknown task {task!r} (expected 'kws12' or 'yes')")
+
+
+def _read_list(path: Path) -> set[str]:
+    if not path.exists():
+        return set()
+    return {line.strip() for line in path.read_text().splitlines() if line.strip()}
+
+
+def is_test_set_layout(root: Path) -> bool:
+    return (root / CONFIG.labels.unknown_label).is_dir()
+
+
+def scan(root: str | os.PathLike, source: str | None = None, labels: LabelConfig = CONFIG.labels) -> list[Clip]:
+    """All clips under a Speech Commands folder of either layout, sorted by path.
+
+    Splits: the full archive's lists where present, else the speaker hash. A test-set-layout folder is all
+    official test data; tinykws trains on part of it, so it is split by the same speaker hash into train /
+    validation with `real_validation_percent` of speakers held out.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"{root}: no such dataset folder")
+    if source is None:
+        source = "synth" if (root / "voices.json").exists() else "real"
+    test_layout = is_test_set_layout(root)
+    val_list = _read_list(root / "validation_list.txt")
+    test_list = _read_list(root / "testing_list.txt")
+    clips = []
+    for word_dir in sorted(p for p in root.iterdir() if p.is_dir() and p.name != NOISE_DIR):
+        for wav in sorted(word_dir.glob("*.wav")):
+            clips.append(_clip(root, word_dir.name, wav, source, test_layout, val_list, test_list, labels))
+    if not clips:
+        raise DatasetError(f"{root}: no .wav clips in word folders (not a Speech Commands layout)")
+    return clips
+
+
+def _clip(
+    root: Path,
+    folder: str,
+    wav: Path,
+    source: str,
+    test_layout: bool,
+    val_list: set[str],
+    test_list: set[str],
+    labels: LabelConfig,
+) -> Clip:
+    m = _SPEAKER_RE.match(wav.name)
+    if folder == labels.silence_label or m is None:
+        # Silence snippets carry no speaker; hashing the file name still keeps the split deterministic.
+        word = labels.silence_label if folder == labels.silence_label else folder
+        speaker = "silence-" + wav.stem
+    else:
+        word = m["word"] if folder == labels.unknown_label and m["word"] else folder
+        speaker = m["speaker"]
+    if test_layout:
+        # Every test-set speaker hashes into the same 10 % band of the unsalted scheme (that is how the
+        # official test set was chosen), so this second split needs a hash of its own.
+        split = split_of(speaker, labels.real_validation_percent, 0.0, salt=_HOLDOUT_SALT)
+    elif val_list or test_list:
+        rel = f"{folder}/{wav.name}"
+        split = "validation" if rel in val_list else "test" if rel in test_list else "train"
+    else:
+        split = split_of(speaker, labels.validation_percent, labels.testing_percent)
+    return Clip(path=wav, word=word, speaker=speaker, source=source, split=split)
+
+
+def noise_files(roots: Iterable[str | os.PathLike]) -> list[Path]:
+    """Background-noise recordings found in `_background_noise_/` of any of the roots (or their parents)."""
+    found: list[Path] = []
+    for root in map(Path, roots):
+        for cand in (root / NOISE_DIR, root.parent / NOISE_DIR):
+            if cand.is_dir():
+                found.extend(sorted(cand.glob("*.wav")))
+    return sorted(set(found))
+
+
+def default_roots() -> list[Path]:
+    """The corpus a user trains on by default: the synthetic corpus plus the real clips of ../shared/data."""
+    from tinykws.config import BUILD_DIR, SHARED_DATA_DIR
+
+    roots = []
+    synth = BUILD_DIR / "data" / "synth"
+    if synth.is_dir():
+        roots.append(synth)
+    real = SHARED_DATA_DIR / "speech_commands_test_set_v0.02"
+    if real.is_dir():
+        roots.append(real)
+    return roots

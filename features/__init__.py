@@ -1,0 +1,1 @@
+"""tinykws features stage."""

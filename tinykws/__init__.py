@@ -1,0 +1,1 @@
+"""tinykws: keyword spotting from Speech Commands to a Cortex-M4."""

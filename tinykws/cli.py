@@ -1,0 +1,100 @@
+"""`tinykws`: one command line for the whole pipeline.
+
+Each subcommand lives in the stage module that owns its data; the module exposes
+`add_arguments(parser)` and `run(args) -> int`. Modules are imported only when their command runs, so
+`tinykws --help` stays fast and a missing optional backend only breaks the command that needs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import signal
+import sys
+
+from tinykws.errors import TinyKwsError
+
+# (group, command) -> (module, one-line help). A group of None is a top-level command.
+COMMANDS: dict[tuple[str | None, str], tuple[str, str]] = {
+    ("data", "download"): (
+        "tinykws.data.download",
+        "fetch the official Speech Commands v0.02 archive (sha256-checked, resumable)",
+    ),
+    ("data", "synth"): ("tinykws.data.synth", "synthesise the offline corpus with every local TTS voice"),
+    ("data", "info"): ("tinykws.data.info", "count clips, speakers and labels of a Speech Commands folder"),
+    ("features", "extract"): ("tinykws.features.extract", "int8 model inputs of WAV files -> one .npz"),
+    ("features", "build"): ("tinykws.features.corpus", "features of a whole corpus, cached, in parallel"),
+    ("features", "golden"): ("tinykws.features.golden", "write golden vectors of every front-end stage"),
+    ("features", "calibrate"): (
+        "tinykws.features.calibrate",
+        "measure the int8 quantisation constants for the config",
+    ),
+}
+
+GROUP_HELP = {
+    "data": "Speech Commands data: download, offline synthetic corpus, inspection",
+    "features": "the integer MFCC front end",
+}
+
+# `tinykws features IN.wav... -o OUT.npz` is the documented short form of `tinykws features extract ...`.
+DEFAULT_SUBCOMMAND = {"features": "extract"}
+
+
+def build_parser(selected: tuple[str | None, str] | None = None) -> argparse.ArgumentParser:
+    """The full command tree; only the `selected` command's module is imported to add its options."""
+    parser = argparse.ArgumentParser(
+        prog="tinykws",
+        description="Keyword spotting from Speech Commands to a Cortex-M4: data, integer MFCC, int8 CNN, C firmware.",
+        epilog="Run `tinykws COMMAND --help` for a command's options.",
+    )
+    top = parser.add_subparsers(dest="group", metavar="COMMAND", required=True)
+    groups: dict[str, argparse._SubParsersAction] = {}
+    for (group, name), (module, help_text) in COMMANDS.items():
+        if group is None:
+            sub = top.add_parser(name, help=help_text, description=help_text)
+        else:
+            if group not in groups:
+                gp = top.add_parser(group, help=GROUP_HELP[group], description=GROUP_HELP[group])
+                groups[group] = gp.add_subparsers(dest="command", metavar="SUBCOMMAND", required=True)
+            sub = groups[group].add_parser(name, help=help_text, description=help_text)
+        sub.set_defaults(_module=module)
+        if (group, name) == selected:
+            importlib.import_module(module).add_arguments(sub)
+    return parser
+
+
+def _selected(argv: list[str]) -> tuple[str | None, str] | None:
+    words = [a for a in argv if not a.startswith("-")][:2]
+    for key in ((words[0], words[1]) if len(words) == 2 else None, (None, words[0]) if words else None):
+        if key in COMMANDS:
+            return key
+    return None
+
+
+def _expand_default_subcommand(argv: list[str]) -> list[str]:
+    if argv and argv[0] in DEFAULT_SUBCOMMAND:
+        subs = {name for (group, name) in COMMANDS if group == argv[0]}
+        rest = argv[1:]
+        if rest and rest[0] not in subs and rest[0] not in ("-h", "--help"):
+            return [argv[0], DEFAULT_SUBCOMMAND[argv[0]], *rest]
+    return argv
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = _expand_default_subcommand(list(sys.argv[1:] if argv is None else argv))
+    args = build_parser(_selected(argv)).parse_args(argv)
+    module = importlib.import_module(args._module)
+    try:
+        return int(module.run(args) or 0)
+    except TinyKwsError as e:
+        print(f"tinykws: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("tinykws: interrupted; finished work is kept, run the same command again to go on", file=sys.stderr)
+        return 128 + signal.SIGINT
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,155 @@
+"""The single source of every audio, feature, label and model constant in tinykws.
+
+Everything downstream (batch and streaming front ends, training, exports, the C headers generated for the
+firmware) reads these dataclasses; no other file writes a sample rate, a frame count or a table size.
+`config_hash()` fingerprints the parts that change the numbers, so a checkpoint or firmware built for one
+front end refuses features from another.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BUILD_DIR = REPO_ROOT / "build"
+SHARED_DATA_DIR = REPO_ROOT.parent / "shared" / "data"
+
+
+@dataclass(frozen=True)
+class AudioConfig:
+    sample_rate: int = 16000
+    # Speech Commands clips are 1 s; shorter ones are zero-padded at the end, as the dataset's own loader does.
+    clip_samples: int = 16000
+    sample_width_bytes: int = 2  # int16 PCM, the only format the front end accepts
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """Integer MFCC front end.
+
+    Why these numbers, for a ~20 KB model on a Cortex-M4 at <= 5 % of 64 MHz:
+    - 30 ms Hann window, 20 ms hop: 49 frames per second of audio. A 10 ms hop would double both the front
+      end's and the streaming network's work per second for little accuracy (ML-KWS-for-MCU: DS-CNN at
+      40/20 ms is within 0.5 % of 10 ms hops).
+    - 512-point FFT computed as a 256-point complex FFT plus a split step: ~1/2 the butterflies of a complex
+      512 FFT. 480 window samples are zero-padded to 512.
+    - 40 mel bands from 60 Hz (above mains hum and DC) to 7600 Hz (below the 8 kHz Nyquist edge; the "s" of
+      "yes" lives in 4-8 kHz, which a 4 kHz ceiling would throw away).
+    - 10 cepstral coefficients: 49 x 10 = 490 int8 inputs, the DS-CNN input of the ML-KWS paper.
+    - The front end is stateless between frames (no noise estimate, no AGC): the features of a frame depend
+      on its 480 samples only, so a stream and a clip can never disagree.
+
+    Fixed-point widths (each stage's rounding is "add half, arithmetic shift right"):
+    - window: Q15 Hann; x_w = (x * w + 2^12) >> 13 keeps 2 fraction bits (|x_w| < 2^17): rounding the
+      window product to whole samples costs quiet frames 12 dB of feature SNR.
+    - FFT: int32 data without per-stage scaling (|2X| <= 2 * sum|x_w| < 2^26), Q15 twiddles, 64-bit
+      products rounded back with >> 15.
+    - power: |2X|^2 in int64 (< 2^52; by Parseval, with sum(hann^2) = 180, the bins sum to < 2^52.5).
+    - mel: Q8 triangular weights (a bin's weights sum to <= 1), int64 sums (< 2^60.5).
+    - log: log2(E + 1) in Q6 from the MSB position plus an 8-bit-mantissa table (< 62 * 64, int16).
+    - DCT: Q12 cosines, int32 sums (< 40 * 4096 * 4096 = 2^29.3).
+    - int8: q = clamp(((C * M + 2^31) >> 32) + Z, -128, 127), per coefficient; M, Z below.
+    """
+
+    window_samples: int = 480
+    hop_samples: int = 320
+    fft_size: int = 512
+    num_mel_bands: int = 40
+    num_mfcc: int = 10
+    mel_low_hz: float = 60.0
+    mel_high_hz: float = 7600.0
+    window_frac_bits: int = 15
+    window_out_frac_bits: int = 2
+    twiddle_frac_bits: int = 15
+    mel_weight_frac_bits: int = 8
+    log_frac_bits: int = 6
+    log_mantissa_bits: int = 8
+    dct_frac_bits: int = 12
+    # Per-coefficient int8 quantisation: multiplier M (Q32 of 1/scale) and zero point Z. Calibrated once by
+    # `tinykws features calibrate` on the training side of the real clips (0.1 / 99.9 percentiles to -128/127)
+    # and frozen here, so the model's input quantisation is a constant of the front end.
+    quant_multipliers: tuple[int, ...] = (2087, 10388, 17147, 20900, 25071, 34163, 35669, 43543, 45553, 52929)
+    quant_zero_points: tuple[int, ...] = (-128, -21, 1, -38, 26, 6, 5, 15, 6, -4)
+
+    def frames_for(self, num_samples: int) -> int:
+        """Number of whole frames in `num_samples` samples (0 if fewer than one window)."""
+        if num_samples < self.window_samples:
+            return 0
+        return 1 + (num_samples - self.window_samples) // self.hop_samples
+
+
+@dataclass(frozen=True)
+class LabelConfig:
+    keywords: tuple[str, ...] = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
+    silence_label: str = "_silence_"
+    unknown_label: str = "_unknown_"
+    wake_word: str = "yes"
+    # Speaker-hash split of the dataset's own scheme (`which_set` in TensorFlow's speech_commands): a speaker's
+    # sha1 decides his side, so adding data never moves an existing speaker.
+    validation_percent: float = 10.0
+    testing_percent: float = 10.0
+    # The real clips of ../shared/data are all from the official test list; tinykws splits them by the same
+    # hash into train / validation with this share of speakers held out for validation.
+    real_validation_percent: float = 20.0
+
+    @property
+    def kws12_labels(self) -> tuple[str, ...]:
+        return (self.silence_label, self.unknown_label, *self.keywords)
+
+    @property
+    def yes_labels(self) -> tuple[str, ...]:
+        return (f"not_{self.wake_word}", self.wake_word)
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """Offline synthetic corpus: every local TTS voice says every word with a few variations."""
+
+    # The dataset's 25 non-keyword words, then words that sound like the keywords (hard negatives).
+    other_words: tuple[str, ...] = (
+        "backward", "bed", "bird", "cat", "dog", "eight", "five", "follow", "forward", "four", "happy",
+        "house", "learn", "marvin", "nine", "one", "seven", "sheila", "six", "three", "tree", "two", "visual",
+        "wow", "zero",
+        "yet", "yeah", "yell", "guess", "less", "mess", "chess", "dress", "bless", "test",
+        "nose", "know", "note", "cup", "town", "drop", "light", "write", "fight", "gone", "often", "top",
+        "goal", "hello", "okay",
+    )
+    variations_per_voice: int = 3  # speed / pitch / gain draws per (voice, word)
+    speed_range: tuple[float, float] = (0.85, 1.2)
+    pitch_range: tuple[float, float] = (0.85, 1.15)
+    gain_db_range: tuple[float, float] = (-12.0, 0.0)
+    seed: int = 1234
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    noise_probability: float = 0.8
+    snr_db_range: tuple[float, float] = (0.0, 25.0)
+    time_shift_ms: float = 100.0
+    gain_db_range: tuple[float, float] = (-10.0, 6.0)
+    # Silence examples are background-noise snippets scaled to a random level in this dBFS range.
+    silence_level_dbfs: tuple[float, float] = (-70.0, -20.0)
+
+
+@dataclass(frozen=True)
+class TinyKwsConfig:
+    audio: AudioConfig = field(default_factory=AudioConfig)
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    labels: LabelConfig = field(default_factory=LabelConfig)
+    synth: SynthConfig = field(default_factory=SynthConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def feature_hash(self) -> str:
+        """Fingerprint of everything that changes the front end's numbers (12 hex digits)."""
+        payload = {"audio": dataclasses.asdict(self.audio), "features": dataclasses.asdict(self.features)}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]
+
+
+CONFIG = TinyKwsConfig()
