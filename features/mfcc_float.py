@@ -1,8 +1,9 @@
 """Float64 reference of the integer front end: same window, FFT size, filters and DCT, no rounding.
 
-It works in the integer path's units (samples with window_out_frac_bits fraction bits, |2X|^2, Q8 filter weights, Q6 log2, Q12 DCT), so
+It works in the integer path's units (samples with window_out_frac_bits fraction bits, |2X|^2, Q8 filter
+weights, Q6 log2, Q12 DCT), so
 `cepstra_float(frames)` and `mfcc.cepstra_of_frames(frames)` are directly comparable: the gap between them is
-the integer arithmetic's error, which `tests/test_features_float.py` bounds.
+the integer arithmetic's error, which `tests/test_features.py` bounds.
 """
 
 from __future__ import annotations

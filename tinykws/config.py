@@ -11,12 +11,14 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BUILD_DIR = REPO_ROOT / "build"
-SHARED_DATA_DIR = REPO_ROOT.parent / "shared" / "data"
+# The real Speech Commands clips; TINYKWS_SHARED_DATA points elsewhere if they are not beside the repo.
+SHARED_DATA_DIR = Path(os.environ.get("TINYKWS_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,45 @@
+# tinykws entry points. `make run` and `make test` install first; `make install` is idempotent and fast
+# when nothing changed (apt packages checked with dpkg, the venv re-installed only when pyproject.toml changes).
+
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.tinykws-installed
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# TTS voices for the offline corpus (festvox-* are festival's English voices in Debian 12).
+APT_PACKAGES := espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts sox
+PYTHON ?= python3
+
+.PHONY: install apt run test lint clean
+
+install: apt $(STAMP)
+
+apt:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "apt: installing" $$missing; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+# torch is pinned exactly: this spelling takes the CPU wheel; anything looser pulls CUDA builds.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[dev,train]'
+	touch $(STAMP)
+
+run: install
+	$(BIN)/tinykws data synth
+	$(BIN)/tinykws features build
+	$(BIN)/tinykws data info $$($(BIN)/python -c "from tinykws.data.layout import default_roots; print(*default_roots())")
+
+test: install
+	$(BIN)/pytest -q
+
+lint: install
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf build

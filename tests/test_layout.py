@@ -1,0 +1,89 @@
+"""Speech Commands layouts, labels of both tasks, speaker-disjoint deterministic splits."""
+
+from collections import defaultdict
+
+import numpy as np
+import pytest
+
+from tinykws.cli import main
+from tinykws.config import CONFIG
+from tinykws.data import layout
+from tinykws.data.wav import write_wav
+
+TONE = (np.sin(np.arange(1600) / 3.0) * 1000).astype(np.int16)
+
+
+def _full_layout(root):
+    for word, spk in [("yes", "aaaa0001"), ("yes", "bbbb0002"), ("no", "aaaa0001"), ("bed", "cccc0003")]:
+        write_wav(root / word / f"{spk}_nohash_0.wav", TONE)
+    write_wav(root / "_background_noise_" / "noise.wav", TONE)
+    (root / "validation_list.txt").write_text("yes/bbbb0002_nohash_0.wav\n")
+    (root / "testing_list.txt").write_text("bed/cccc0003_nohash_0.wav\n")
+    return root
+
+
+def _assert_speaker_disjoint(clips):
+    sides = defaultdict(set)
+    for c in clips:
+        sides[c.speaker].add(c.split)
+    shared = {s: v for s, v in sides.items() if len(v) > 1}
+    assert not shared, f"speakers on two sides: {list(shared.items())[:5]}"
+
+
+def test_full_layout_uses_official_lists_and_skips_noise(tmp_path):
+    clips = layout.scan(_full_layout(tmp_path))
+    got = {(c.word, c.speaker): c.split for c in clips}
+    assert got == {
+        ("yes", "aaaa0001"): "train",
+        ("yes", "bbbb0002"): "validation",
+        ("no", "aaaa0001"): "train",
+        ("bed", "cccc0003"): "test",
+    }
+    assert layout.noise_files([tmp_path]) == [tmp_path / "_background_noise_" / "noise.wav"]
+
+
+def test_test_set_layout_words_labels_and_disjoint_split(real_dir):
+    clips = layout.scan(real_dir)
+    assert len(clips) == 3196
+    unknown = [c for c in clips if c.path.parent.name == "_unknown_"]
+    assert unknown and all(c.path.name.startswith(c.word + "_") for c in unknown)
+    assert {c.word for c in clips if c.path.parent.name == "_silence_"} == {"_silence_"}
+    _assert_speaker_disjoint(clips)
+    splits = {c.split for c in clips}
+    assert splits == {"train", "validation"}
+    val_speakers = {c.speaker for c in clips if c.split == "validation" and not c.speaker.startswith("silence")}
+    all_speakers = {c.speaker for c in clips if not c.speaker.startswith("silence")}
+    assert 0.1 < len(val_speakers) / len(all_speakers) < 0.3
+
+
+def test_split_is_a_function_of_the_speaker_only():
+    assert layout.split_of("0bac8a71", 10, 10) == layout.split_of("0bac8a71", 10, 10)
+    sides = {layout.split_of(f"{i:08x}", 10, 10) for i in range(200)}
+    assert sides == {"train", "validation", "test"}
+
+
+def test_labels_of_both_tasks():
+    names = CONFIG.labels.kws12_labels
+    assert len(names) == 12 and names[:2] == ("_silence_", "_unknown_")
+    assert layout.label_index("yes", "kws12") == names.index("yes")
+    assert layout.label_index("marvin", "kws12") == names.index("_unknown_")
+    assert layout.label_index("_silence_", "kws12") == 0
+    assert [layout.label_index(w, "yes") for w in ("yes", "no", "yet", "_silence_")] == [1, 0, 0, 0]
+    with pytest.raises(ValueError):
+        layout.label_index("yes", "kws35")
+
+
+def test_not_a_dataset_is_a_clear_error(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert main(["data", "info", str(tmp_path / "empty")]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no .wav clips" in err[0]
+
+
+def test_info_json_counts(tmp_path, capsys):
+    assert main(["data", "info", str(_full_layout(tmp_path)), "--json", "--task", "yes"]) == 0
+    import json
+
+    s = json.loads(capsys.readouterr().out)
+    assert s["clips"] == 4 and s["speakers"] == 3
+    assert s["splits"]["train"]["per_label"] == {"not_yes": 1, "yes": 1}
