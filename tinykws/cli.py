@@ -29,6 +29,12 @@ COMMANDS: dict[tuple[str | None, str], tuple[str, str]] = {
         "tinykws.features.calibrate",
         "measure the int8 quantisation constants for the config",
     ),
+    (None, "train"): ("tinykws.train.trainer", "train a keyword model: float, then quantisation-aware, then int8"),
+    (None, "eval"): (
+        "tinykws.train.evaluate:eval_command",
+        "accuracy of the integer model on a Speech Commands folder",
+    ),
+    (None, "predict"): ("tinykws.train.evaluate:predict_command", "int8 model outputs for a features .npz"),
 }
 
 GROUP_HELP = {
@@ -59,8 +65,14 @@ def build_parser(selected: tuple[str | None, str] | None = None) -> argparse.Arg
             sub = groups[group].add_parser(name, help=help_text, description=help_text)
         sub.set_defaults(_module=module)
         if (group, name) == selected:
-            importlib.import_module(module).add_arguments(sub)
+            _load(module).add_arguments(sub)
     return parser
+
+
+def _load(spec: str):  # noqa: ANN202 - a module or an object with add_arguments / run
+    module, _, attr = spec.partition(":")
+    mod = importlib.import_module(module)
+    return getattr(mod, attr) if attr else mod
 
 
 def _selected(argv: list[str]) -> tuple[str | None, str] | None:
@@ -83,9 +95,9 @@ def _expand_default_subcommand(argv: list[str]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     argv = _expand_default_subcommand(list(sys.argv[1:] if argv is None else argv))
     args = build_parser(_selected(argv)).parse_args(argv)
-    module = importlib.import_module(args._module)
+    command = _load(args._module)
     try:
-        return int(module.run(args) or 0)
+        return int(command.run(args) or 0)
     except TinyKwsError as e:
         print(f"tinykws: {e}", file=sys.stderr)
         return e.exit_code

@@ -138,12 +138,62 @@ class AugmentConfig:
 
 
 @dataclass(frozen=True)
+class ModelConfig:
+    """A streamable temporal CNN over the int8 MFCC frames (time x coefficients, coefficients as channels).
+
+    conv(k=3, 10 -> C) then blocks of [depthwise conv(k=3, dilation d) + pointwise conv(C -> C)], all with
+    ReLU, stride 1 and "valid" padding in time; average over the remaining frames; 1x1 conv to the classes.
+    Stride 1 + dilation is what makes it streamable bit-exactly: each layer's output frame t depends only on
+    input frames up to t, so the firmware computes one new frame per layer per hop and keeps the last
+    (k-1)*d frames of each layer's input in a ring, instead of recomputing the whole window.
+    56 channels and dilations (1, 2, 4, 8): receptive field 33 frames (0.67 s), 17 frames averaged,
+    ~15.6 K int8 weights + ~0.5 K int32 biases (~17.6 KB), ~15.6 K MACs per hop when streaming.
+    """
+
+    channels: int = 56
+    first_kernel: int = 3
+    block_kernel: int = 3
+    dilations: tuple[int, ...] = (1, 2, 4, 8)
+    # The front end's int8 output q is the model input x = q * input_scale (zero point 0): a power of two
+    # keeps |x| <= 2, where the float network trains well; BN and the first conv absorb the rest.
+    input_scale: float = 1.0 / 64.0
+
+    def receptive_field(self) -> int:
+        return self.first_kernel + sum((self.block_kernel - 1) * d for d in self.dilations)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    seed: int = 0
+    float_epochs: int = 20
+    qat_epochs: int = 6
+    batch_size: int = 128
+    learning_rate: float = 3e-3
+    qat_learning_rate: float = 3e-4
+    weight_decay: float = 1e-4
+    label_smoothing: float = 0.05
+    # Activation observers follow an EMA for this many QAT epochs, then freeze (ranges fixed for export).
+    observer_epochs: int = 2
+    # Augmented copies of each training clip computed once into a feature bank (the front end costs more
+    # than the network; a bank makes an epoch a table lookup).
+    augment_copies: int = 3
+    silence_clips: int = 2000
+    examples_per_epoch: int = 16000
+    # Task "yes": share of positives in each epoch (the rest: every other word, silence, noise).
+    yes_positive_share: float = 0.15
+    # Real clips are fewer than synthetic ones; each real training clip is drawn this much more often.
+    real_weight: float = 4.0
+
+
+@dataclass(frozen=True)
 class TinyKwsConfig:
     audio: AudioConfig = field(default_factory=AudioConfig)
     features: FeatureConfig = field(default_factory=FeatureConfig)
     labels: LabelConfig = field(default_factory=LabelConfig)
     synth: SynthConfig = field(default_factory=SynthConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -1,0 +1,94 @@
+/* mps2-an386 (Cortex-M4) board: Arm semihosting for files, console and exit; SysTick as tick counter.
+ * Semihosting calls trap to the debugger (QEMU with -semihosting-config enable=on,target=native) through
+ * `bkpt 0xab` with the operation in r0 and a pointer to its argument block in r1. */
+#include <stdint.h>
+
+#include "kws_board.h"
+
+enum {
+    SYS_OPEN = 0x01,
+    SYS_CLOSE = 0x02,
+    SYS_WRITE0 = 0x04,
+    SYS_READ = 0x06,
+    SYS_FLEN = 0x0C,
+    SYS_EXIT_EXTENDED = 0x20, /* SYS_EXIT on AArch32 cannot carry a status; the extended one can */
+    ADP_STOPPED_APPLICATION_EXIT = 0x20026,
+    OPEN_MODE_RB = 1
+};
+
+static int32_t semihost(int32_t op, const void *arg)
+{
+    register int32_t r0 __asm__("r0") = op;
+    register const void *r1 __asm__("r1") = arg;
+    __asm__ volatile("bkpt 0xab" : "+r"(r0) : "r"(r1) : "memory");
+    return r0;
+}
+
+static uint32_t length(const char *s)
+{
+    uint32_t n = 0;
+    while (s[n] != '\0') {
+        ++n;
+    }
+    return n;
+}
+
+long kws_board_read_file(const char *path, void *buf, long cap)
+{
+    const uint32_t open_args[3] = {(uint32_t)(uintptr_t)path, OPEN_MODE_RB, length(path)};
+    const int32_t fd = semihost(SYS_OPEN, open_args);
+    uint32_t handle[1];
+    uint32_t read_args[3];
+    int32_t size;
+
+    if (fd < 0) {
+        return -1;
+    }
+    handle[0] = (uint32_t)fd;
+    size = semihost(SYS_FLEN, handle);
+    if (size < 0 || size > cap) {
+        semihost(SYS_CLOSE, handle);
+        return -1;
+    }
+    read_args[0] = (uint32_t)fd;
+    read_args[1] = (uint32_t)(uintptr_t)buf;
+    read_args[2] = (uint32_t)size;
+    /* SYS_READ returns the number of bytes NOT read. */
+    if (semihost(SYS_READ, read_args) != 0) {
+        size = -1;
+    }
+    semihost(SYS_CLOSE, handle);
+    return size;
+}
+
+void kws_board_puts(const char *s)
+{
+    semihost(SYS_WRITE0, s);
+}
+
+/* SysTick on the processor clock, counting down from 2^24 - 1. */
+#define SYST_CSR (*(volatile uint32_t *)0xE000E010u)
+#define SYST_RVR (*(volatile uint32_t *)0xE000E014u)
+#define SYST_CVR (*(volatile uint32_t *)0xE000E018u)
+#define SYST_MAX 0x00FFFFFFu
+
+void kws_board_timer_start(void)
+{
+    SYST_CSR = 0;
+    SYST_RVR = SYST_MAX;
+    SYST_CVR = 0; /* any write clears it: the count restarts from RVR */
+    SYST_CSR = 5; /* enable, processor clock, no interrupt */
+}
+
+uint32_t kws_board_timer_read(void)
+{
+    return (SYST_MAX - SYST_CVR) & SYST_MAX;
+}
+
+void kws_board_exit(int status)
+{
+    const uint32_t args[2] = {ADP_STOPPED_APPLICATION_EXIT, (uint32_t)status};
+    for (;;) {
+        semihost(SYS_EXIT_EXTENDED, args);
+    }
+}

@@ -1,0 +1,175 @@
+"""Training data: an augmented feature bank computed once, clean validation features, and per-epoch sampling.
+
+The integer front end costs more than the network, so every training clip is augmented `augment_copies`
+times (noise, shift, gain; see data/augment.py) and featurised once into a bank cached under build/train/,
+keyed by the clip list, the config and the seed. An epoch then samples (bank row, label) pairs with the
+task's class balance from a generator seeded by (seed, epoch): resuming at an epoch gives the same batches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from tinykws.atomic import atomic_path
+from tinykws.config import BUILD_DIR, CONFIG, TinyKwsConfig
+from tinykws.data import layout
+from tinykws.data.augment import Augmenter
+from tinykws.data.wav import fit_clip, read_wav
+from tinykws.errors import TinyKwsError
+from tinykws.features import mfcc
+
+BANK_DIR = BUILD_DIR / "train"
+_SHARD = 200
+
+
+@dataclass
+class Bank:
+    features: np.ndarray  # (N, T, C) int8
+    words: np.ndarray  # (N,) str: spoken word, or the silence label
+    speakers: np.ndarray  # (N,) str
+    sources: np.ndarray  # (N,) "real" / "synth" / "noise"
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+
+def load_noises(roots: list[Path]) -> list[np.ndarray]:
+    files = layout.noise_files(roots)
+    if not files:
+        raise TinyKwsError(f"no _background_noise_/ folder beside {', '.join(map(str, roots))}: augmentation needs one")
+    return [read_wav(f) for f in files]
+
+
+def _bank_key(clips: list[layout.Clip], cfg: TinyKwsConfig) -> str:
+    h = hashlib.sha256(
+        json.dumps(
+            [
+                cfg.feature_hash(),
+                cfg.to_dict()["augment"],
+                cfg.train.augment_copies,
+                cfg.train.silence_clips,
+                cfg.train.seed,
+            ]
+        ).encode()
+    )
+    for c in clips:
+        h.update(f"{c.path}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def _augment_shard(paths: list[str], indices: list[int], noise_roots: list[str], seed: int, copies: int) -> np.ndarray:
+    aug = Augmenter(load_noises([Path(r) for r in noise_roots]))
+    audio = []
+    for path, idx in zip(paths, indices, strict=True):
+        clip = fit_clip(read_wav(path))
+        for k in range(copies):
+            audio.append(aug(clip, np.random.default_rng([seed, 0, idx, k])))
+    return mfcc.mfcc(np.stack(audio)).reshape(len(paths), copies, -1, CONFIG.features.num_mfcc)
+
+
+def _silence_shard(start: int, count: int, noise_roots: list[str], seed: int) -> np.ndarray:
+    aug = Augmenter(load_noises([Path(r) for r in noise_roots]))
+    n = CONFIG.audio.clip_samples
+    audio = [aug.silence(n, np.random.default_rng([seed, 1, start + i])) for i in range(count)]
+    return mfcc.mfcc(np.stack(audio))
+
+
+def build_bank(
+    clips: list[layout.Clip], noise_roots: list[Path], cfg: TinyKwsConfig = CONFIG, jobs: int | None = None
+) -> Bank:
+    """Augmented features of every clip (copies each) plus silence examples; cached on disk."""
+    key = _bank_key(clips, cfg)
+    path = BANK_DIR / f"bank-{key}.npz"
+    copies, seed = cfg.train.augment_copies, cfg.train.seed
+    if path.exists():
+        with np.load(path) as z:
+            return Bank(z["features"], z["words"], z["speakers"], z["sources"])
+    roots = [str(r) for r in noise_roots]
+    feats: list[np.ndarray | None] = [None] * len(clips)
+    sil_counts = [min(_SHARD, cfg.train.silence_clips - s) for s in range(0, cfg.train.silence_clips, _SHARD)]
+    silence: list[np.ndarray | None] = [None] * len(sil_counts)
+    with (
+        ProcessPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool,
+        tqdm(
+            total=len(clips) + cfg.train.silence_clips, unit="clip", desc="augmented features", file=sys.stderr
+        ) as bar,
+    ):
+        futs = {}
+        for s in range(0, len(clips), _SHARD):
+            part = clips[s : s + _SHARD]
+            f = pool.submit(
+                _augment_shard, [str(c.path) for c in part], list(range(s, s + len(part))), roots, seed, copies
+            )
+            futs[f] = ("clips", s, len(part))
+        for i, cnt in enumerate(sil_counts):
+            futs[pool.submit(_silence_shard, i * _SHARD, cnt, roots, seed)] = ("silence", i, cnt)
+        for f in as_completed(futs):
+            kind, s, cnt = futs[f]
+            if kind == "clips":
+                feats[s : s + cnt] = list(f.result())
+            else:
+                silence[s] = f.result()
+            bar.update(cnt)
+    clip_feats = np.stack(feats).reshape(-1, *feats[0].shape[1:]) if clips else np.zeros((0, 49, 10), np.int8)
+    sil = np.concatenate(silence) if silence else np.zeros((0, *clip_feats.shape[1:]), np.int8)
+    bank = Bank(
+        features=np.concatenate([clip_feats, sil]),
+        words=np.array([c.word for c in clips for _ in range(copies)] + [CONFIG.labels.silence_label] * len(sil)),
+        speakers=np.array([c.speaker for c in clips for _ in range(copies)] + ["noise"] * len(sil)),
+        sources=np.array([c.source for c in clips for _ in range(copies)] + ["noise"] * len(sil)),
+    )
+    with atomic_path(path, suffix=".npz") as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, features=bank.features, words=bank.words, speakers=bank.speakers, sources=bank.sources)
+    return bank
+
+
+def labels_for(words: np.ndarray, task: str) -> np.ndarray:
+    return np.array([layout.label_index(w, task) for w in words], dtype=np.int64)
+
+
+def epoch_indices(bank: Bank, labels: np.ndarray, task: str, epoch: int, cfg: TinyKwsConfig = CONFIG) -> np.ndarray:
+    """Bank rows for one epoch: class-balanced (kws12) or with a fixed positive share (yes), real clips
+    up-weighted; a pure function of (seed, epoch)."""
+    tc = cfg.train
+    rng = np.random.default_rng([tc.seed, 1000 + epoch])
+    weight = np.where(bank.sources == "real", tc.real_weight, 1.0)
+    n = tc.examples_per_epoch
+    if task == "kws12":
+        num_classes = len(cfg.labels.kws12_labels)
+        class_share = np.full(num_classes, 1.0 / num_classes)
+    else:
+        class_share = np.array([1.0 - tc.yes_positive_share, tc.yes_positive_share])
+    picks = []
+    for c, share in enumerate(class_share):
+        rows = np.nonzero(labels == c)[0]
+        if len(rows) == 0:
+            raise TinyKwsError(f"task {task}: no training examples of class {layout.task_labels(task)[c]}")
+        p = weight[rows] / weight[rows].sum()
+        picks.append(rng.choice(rows, size=int(round(n * share)), p=p))
+    idx = np.concatenate(picks)
+    rng.shuffle(idx)
+    return idx
+
+
+def clean_features(clips: list[layout.Clip], corpus_npz: Path | None = None) -> np.ndarray:
+    """Un-augmented features of clips: from the corpus feature file where it has them, else computed."""
+    if corpus_npz is not None and corpus_npz.exists():
+        with np.load(corpus_npz) as z:
+            if str(z["feature_hash"]) == CONFIG.feature_hash():
+                index = {p: i for i, p in enumerate(z["paths"])}
+                rows = [index.get(str(c.path)) for c in clips]
+                if all(r is not None for r in rows):
+                    return z["features"][rows]
+    if not clips:
+        return np.zeros((0, CONFIG.features.frames_for(CONFIG.audio.clip_samples), CONFIG.features.num_mfcc), np.int8)
+    return mfcc.mfcc(np.stack([fit_clip(read_wav(c.path)) for c in clips]))
