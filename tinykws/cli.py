@@ -35,11 +35,21 @@ COMMANDS: dict[tuple[str | None, str], tuple[str, str]] = {
         "accuracy of the integer model on a Speech Commands folder",
     ),
     (None, "predict"): ("tinykws.train.evaluate:predict_command", "int8 model outputs for a features .npz"),
+    (None, "export"): (
+        "tinykws.deploy.export",
+        "write the int8 model as C sources (--c-dir) and/or .tflite (--tflite)",
+    ),
+    (None, "inspect"): ("tinykws.deploy.inspect", "summary of a model (.npz checkpoint or .tflite)"),
+    (None, "detect"): ("tinykws.firmware.detect", "streaming detection over a long WAV (python or C engine)"),
+    ("firmware", "build"): ("tinykws.firmware.board:build_command", "build the C engine for a board"),
+    ("firmware", "size"): ("tinykws.firmware.board:size_command", "flash / RAM of a board image"),
+    ("firmware", "run"): ("tinykws.firmware.board:run_command", "run the engine on a board (QEMU for mps2-an386)"),
 }
 
 GROUP_HELP = {
     "data": "Speech Commands data: download, offline synthetic corpus, inspection",
     "features": "the integer MFCC front end",
+    "firmware": "the C99 engine: host and Cortex-M4 (mps2-an386 under QEMU) builds",
 }
 
 # `tinykws features IN.wav... -o OUT.npz` is the documented short form of `tinykws features extract ...`.

@@ -186,6 +186,22 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class DetectorConfig:
+    """Streaming detection on top of the per-hop int8 logits, in integers so Python and C agree exactly.
+
+    Per hop and class k the score is logit[k] - max(logit[j], j != k) (for "yes": logit(yes) - logit(not)).
+    The detector sums each keyword's score over the last `smoothing_hops` hops; a keyword fires when its sum
+    is >= threshold * smoothing_hops and is the largest, and then nothing fires for `refractory_hops` hops.
+    The threshold is in int8 logit steps; `tinykws stream-eval` tunes it (and the window) on validation
+    speakers, and a shipped model may carry its own tuned threshold.
+    """
+
+    smoothing_hops: int = 5
+    threshold: int = 40
+    refractory_hops: int = 50
+
+
+@dataclass(frozen=True)
 class TinyKwsConfig:
     audio: AudioConfig = field(default_factory=AudioConfig)
     features: FeatureConfig = field(default_factory=FeatureConfig)
@@ -194,6 +210,7 @@ class TinyKwsConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    detector: DetectorConfig = field(default_factory=DetectorConfig)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -84,11 +84,16 @@ def _silence_shard(start: int, count: int, noise_roots: list[str], seed: int) ->
 
 
 def build_bank(
-    clips: list[layout.Clip], noise_roots: list[Path], cfg: TinyKwsConfig = CONFIG, jobs: int | None = None
+    clips: list[layout.Clip],
+    noise_roots: list[Path],
+    cfg: TinyKwsConfig = CONFIG,
+    jobs: int | None = None,
+    bank_dir: Path = BANK_DIR,
+    progress: bool = True,
 ) -> Bank:
     """Augmented features of every clip (copies each) plus silence examples; cached on disk."""
     key = _bank_key(clips, cfg)
-    path = BANK_DIR / f"bank-{key}.npz"
+    path = bank_dir / f"bank-{key}.npz"
     copies, seed = cfg.train.augment_copies, cfg.train.seed
     if path.exists():
         with np.load(path) as z:
@@ -100,7 +105,11 @@ def build_bank(
     with (
         ProcessPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool,
         tqdm(
-            total=len(clips) + cfg.train.silence_clips, unit="clip", desc="augmented features", file=sys.stderr
+            total=len(clips) + cfg.train.silence_clips,
+            unit="clip",
+            desc="augmented features",
+            file=sys.stderr,
+            disable=not progress,
         ) as bar,
     ):
         futs = {}

@@ -169,10 +169,10 @@ class QatNet(nn.Module):
         classifier = _export_conv("conv", self.classifier, in_scale, in_zp, out_scale, out_zp, -128)
         return IntModel(
             layers=layers,
-            pool=AveragePool(zero_point=in_zp, scale=in_scale),
+            pool=AveragePool(zero_point=in_zp, scale=_f32(in_scale)),
             classifier=classifier,
             labels=tuple(labels),
-            input_scale=self.mc.input_scale,
+            input_scale=_f32(self.mc.input_scale),
             input_zero_point=0,
             input_frames=input_frames,
             feature_hash=feature_hash,
@@ -182,8 +182,11 @@ class QatNet(nn.Module):
 def _export_conv(
     kind: str, conv: nn.Conv1d, in_scale: float, in_zp: int, out_scale: float, out_zp: int, act_min: int
 ) -> ConvLayer:
+    # Scales are rounded to float32 first: a .tflite stores them as float32 and TFLite / TFLM derive each
+    # multiplier as double(in) * double(w) / double(out) from those, so ours must start from the same values.
+    in_scale, out_scale = _f32(in_scale), _f32(out_scale)
     w = conv.weight.detach().double()
-    ws = weight_scales(w).double()
+    ws = torch.from_numpy(weight_scales(w).numpy().astype(np.float32).astype(np.float64))
     q = torch.clamp(torch.round(w / ws[:, None, None]), -127, 127).to(torch.int8).numpy()
     # torch Conv1d weight is (Cout, Cin/groups, K); the integer model wants (Cout, K, Cin) or (C, K).
     weight = q[:, 0, :] if kind == "depthwise" else np.transpose(q, (0, 2, 1))
@@ -206,6 +209,10 @@ def _export_conv(
         output_scale=float(out_scale),
         weight_scales=ws.numpy().astype(np.float64),
     )
+
+
+def _f32(x: float) -> float:
+    return float(np.float32(x))
 
 
 def count_parameters(net: nn.Module) -> int:

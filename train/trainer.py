@@ -63,8 +63,17 @@ def _predict(net, feats: np.ndarray, batch: int = 1024) -> np.ndarray:  # noqa: 
 class Run:
     """One training run in a folder: data, model, optimiser and history, checkpointed per epoch."""
 
-    def __init__(self, task: str, out: Path, roots: list[Path], cfg: TinyKwsConfig = CONFIG) -> None:
+    def __init__(
+        self,
+        task: str,
+        out: Path,
+        roots: list[Path],
+        cfg: TinyKwsConfig = CONFIG,
+        bank_dir: Path = dataset.BANK_DIR,
+        progress: bool = True,
+    ) -> None:
         self.task, self.out, self.roots, self.cfg = task, out, roots, cfg
+        self.bank_dir, self.progress = bank_dir, progress
         self.names = layout.task_labels(task)
         self.ckpt_path = out / "checkpoint.pt"
 
@@ -80,7 +89,7 @@ class Run:
             },
         }
         train = [c for c in clips if c.split == "train"]
-        self.bank = dataset.build_bank(train, self.roots, self.cfg)
+        self.bank = dataset.build_bank(train, self.roots, self.cfg, bank_dir=self.bank_dir, progress=self.progress)
         self.bank_labels = dataset.labels_for(self.bank.words, self.task)
         self.val = {}
         for source in ("real", "synth"):
@@ -143,7 +152,6 @@ class Run:
             file=sys.stderr,
             dynamic_ncols=True,
         )
-        t0 = time.time()
         with bar:
             for epoch in range(start, total):
                 if epoch == float_epochs and qat is None:
@@ -154,6 +162,7 @@ class Run:
                     qat.freeze_observers()
                 idx = dataset.epoch_indices(self.bank, self.bank_labels, self.task, epoch, self.cfg)
                 model.train()
+                epoch_start = time.time()
                 losses, correct, seen = [], 0, 0
                 for b in range(steps_per_epoch):
                     rows = idx[b * tc.batch_size : (b + 1) * tc.batch_size]
@@ -165,7 +174,7 @@ class Run:
                     loss.backward()
                     opt.step()
                     sched.step()
-                    losses.append(float(loss))
+                    losses.append(loss.item())
                     correct += int((logits.argmax(1) == y).sum())
                     seen += len(rows)
                     bar.update(1)
@@ -177,6 +186,7 @@ class Run:
                     "phase": "float" if qat is None else "qat",
                     "loss": float(np.mean(losses)),
                     "train_acc": correct / seen,
+                    "epoch_seconds": round(time.time() - epoch_start, 2),
                 }
                 for source, (vf, vl) in self.val.items():
                     entry[f"val_{source}_acc"] = float(np.mean(_predict(model, vf).argmax(1) == vl))
@@ -184,7 +194,26 @@ class Run:
                 bar.write(json.dumps(entry))
                 self._checkpoint(torch, epoch + 1, net, qat, opt, sched, history)
         self.plot_history(history, float_epochs)
-        return {"history": history, "seconds": time.time() - t0, "float_net": net, "qat_net": qat}
+        seconds = sum(h.get("epoch_seconds", 0.0) for h in history)  # over all sessions of a resumed run
+        return {"history": history, "seconds": seconds, "float_net": net, "qat_net": qat}
+
+    def restore(self) -> dict:
+        """The nets of a finished run's checkpoint, to export again without training."""
+        torch = _torch()
+        from tinykws.train.model import KwsNet, QatNet
+
+        if not self.ckpt_path.exists():
+            raise TinyKwsError(f"{self.ckpt_path}: no checkpoint to export")
+        state = torch.load(self.ckpt_path, weights_only=False)
+        if "qat_state" not in state:
+            raise TinyKwsError(f"{self.ckpt_path}: run has not reached quantisation-aware training; --resume it")
+        net = KwsNet(len(self.names), self.cfg.model)
+        net.load_state_dict(state["float_state"])
+        qat = QatNet(net)
+        qat.load_state_dict(state["qat_state"])
+        qat.freeze_observers()
+        seconds = sum(h.get("epoch_seconds", 0.0) for h in state["history"])
+        return {"history": state["history"], "seconds": seconds, "float_net": net, "qat_net": qat}
 
     def _checkpoint(self, torch, epoch, net, qat, opt, sched, history) -> None:  # noqa: ANN001
         state = {
@@ -299,6 +328,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="override the config's float and QAT epoch counts (quick experiments)",
     )
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--export-only", action="store_true", help="export the integer model of a finished run again")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -310,8 +340,12 @@ def run(args: argparse.Namespace) -> int:
     roots = args.data or layout.default_roots()
     if not roots:
         raise TinyKwsError("no training data: run `tinykws data synth` or pass --data DIR")
-    r = Run(args.task, out, roots)
+    r = Run(args.task, out, roots, progress=not args.no_progress)
     r.prepare_data()
+    if args.export_only:
+        report = r.finish(r.restore())
+        print("\n".join(summary_lines(report)))
+        return 0
     try:
         result = r.train(args.resume, tuple(args.epochs) if args.epochs else None, progress=not args.no_progress)
     except KeyboardInterrupt:

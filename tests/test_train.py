@@ -1,0 +1,186 @@
+"""Integer reference arithmetic by hand, QAT export agreement, and a tiny training run with resume."""
+
+import dataclasses
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from tinykws.config import CONFIG
+from tinykws.data import layout
+from tinykws.train import int_model as im
+from tinykws.train.model import KwsNet, QatNet, dequantize_input
+from tinykws.train.trainer import Run
+
+
+def test_quantize_multiplier_matches_tflite_definition():
+    assert im.quantize_multiplier(0.5) == (1 << 30, 0)
+    assert im.quantize_multiplier(0.25) == (1 << 30, -1)
+    assert im.quantize_multiplier(1.0) == (1 << 30, 1)
+    m, s = im.quantize_multiplier(0.3)
+    assert (1 << 30) <= m < (1 << 31) and abs(m * 2.0 ** (s - 31) - 0.3) < 1e-9
+    assert im.quantize_multiplier(0.0) == (0, 0)
+
+
+def test_rounding_primitives_by_hand():
+    half = 1 << 30  # 0.5 in Q31
+    x = np.array([100, 101, -101, 7, -7])
+    # round(x * 0.5) with gemmlowp's nudge: ties go up (50.5 -> 51, -50.5 -> -50).
+    assert im.saturating_rounding_doubling_high_mul(x, half).tolist() == [50, 51, -50, 4, -3]
+    # RoundingDivideByPOT: ties away from zero (2.5 -> 3, -2.5 -> -3), others to nearest.
+    assert im.rounding_divide_by_pot(np.array([5, -5, 6, -6, 7, -7]), 1).tolist() == [3, -3, 3, -3, 4, -4]
+    assert im.rounding_divide_by_pot(np.array([9, -9, 10]), 2).tolist() == [2, -2, 3]
+    # The INT32_MIN * INT32_MIN overflow case saturates.
+    assert im.saturating_rounding_doubling_high_mul(np.array([im.INT32_MIN]), im.INT32_MIN).tolist() == [im.INT32_MAX]
+    # Full requantisation: 1000 * 0.25 = 250; 1000 * 0.3 = 300.
+    m, s = im.quantize_multiplier(0.3)
+    assert im.multiply_by_quantized_multiplier(np.array([1000, -1000]), m, s).tolist() == [300, -300]
+
+
+def _layer(kind, weight, bias, scale, dilation=1, in_zp=0, out_zp=0, act_min=-128):
+    m, s = im.quantize_multiplier(scale)
+    c = weight.shape[0]
+    return im.ConvLayer(kind=kind, weight=np.asarray(weight, np.int8), bias=np.asarray(bias, np.int32),
+                        multiplier=np.full(c, m, np.int32), shift=np.full(c, s, np.int32), dilation=dilation,
+                        input_zero_point=in_zp, output_zero_point=out_zp, act_min=act_min, act_max=127)
+
+
+def test_conv_layer_by_hand():
+    # Two input channels, kernel 2, dilation 2, one output channel; x - zp_in computed by hand below.
+    x = np.array([[1, 2], [3, 4], [5, 6], [7, 8]], np.int8)  # (frames, channels)
+    w = np.array([[[1, -1], [2, 0]]])  # (Cout=1, K=2, Cin=2)
+    layer = _layer("conv", w, [10], 0.5, dilation=2, in_zp=1, out_zp=-3)
+    # t=0: taps at frames 0 and 2: (0,1)·(1,-1) + (4,5)·(2,0) + 10 = -1 + 8 + 10 = 17 -> 8.5 -> 9 - 3 = 6
+    # t=1: frames 1 and 3: (2,3)·(1,-1) + (6,7)·(2,0) + 10 = -1 + 12 + 10 = 21 -> 10.5 -> 11 - 3 = 8
+    assert layer.run(x)[:, 0].tolist() == [6, 8]
+    relu = _layer("conv", w, [-100], 0.5, dilation=2, in_zp=1, out_zp=-3, act_min=-3)
+    assert relu.run(x)[:, 0].tolist() == [-3, -3]  # fused ReLU clamps at the zero point
+
+
+def test_depthwise_and_pool_by_hand():
+    x = np.array([[10, -10], [20, -20], [30, -30]], np.int8)
+    dw = _layer("depthwise", np.array([[1, 1], [2, -1]]), [0, 0], 1.0)
+    # channel 0: 10+20=30, 20+30=50; channel 1: -10*2 + -20*-1 = 0... (-10*2) + (-20*-1) = 0; (-20*2)+(-30*-1) = -10
+    assert dw.run(x).tolist() == [[30, 0], [50, -10]]
+    pool = im.AveragePool(zero_point=0)
+    # (3 + 4) / 2 = 3.5 -> 4 and (-3 - 4) / 2 = -3.5 -> -4: half away from zero, as TFLite's reference.
+    assert pool.run(np.array([[3, -3], [4, -4]], np.int8)).tolist() == [[4, -4]]
+
+
+@pytest.fixture(scope="module")
+def calibrated_qat(real_dir):
+    from tinykws.data.wav import fit_clip, read_wav
+    from tinykws.features import mfcc
+
+    clips = layout.scan(real_dir)[::8]
+    feats = mfcc.mfcc(np.stack([fit_clip(read_wav(c.path)) for c in clips]))
+    torch.manual_seed(1)
+    net = KwsNet(12)
+    net.train()
+    with torch.no_grad():
+        for _ in range(3):
+            net(dequantize_input(feats))
+    net.eval()
+    qat = QatNet(net)
+    qat.train()
+    with torch.no_grad():
+        qat(dequantize_input(feats))
+    qat.eval()
+    qat.freeze_observers()
+    return qat, feats
+
+
+def test_export_roundtrip_and_qat_agreement(calibrated_qat, tmp_path):
+    qat, feats = calibrated_qat
+    model = qat.to_int_model(CONFIG.labels.kws12_labels, 49, CONFIG.feature_hash())
+    path = tmp_path / "m.npz"
+    model.save(path)
+    again = im.IntModel.load(path)
+    logits = again.run_batch(feats)
+    assert np.array_equal(logits, model.run_batch(feats))
+    with torch.no_grad():
+        fq = qat(dequantize_input(feats)).numpy()
+    scale, zp = qat.logit_obs.qparams()
+    deq = (logits.astype(np.float64) - zp) * scale
+    assert np.mean(fq.argmax(1) == logits.argmax(1)) >= 0.995
+    assert np.max(np.abs(fq - deq)) <= 2.01 * scale  # within two int8 steps of the fake-quant model
+    assert model.weight_bytes() <= 20 * 1024
+    assert model.macs_per_hop() * 20 < model.macs()
+
+
+def test_bad_model_files_are_one_line_errors(tmp_path):
+    from tinykws.errors import TinyKwsError
+
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"not a zip")
+    with pytest.raises(TinyKwsError, match="not a tinykws integer model"):
+        im.IntModel.load(bad)
+    with pytest.raises(TinyKwsError, match="no such model"):
+        im.IntModel.load(tmp_path / "missing.npz")
+
+
+TINY = dataclasses.replace(
+    CONFIG,
+    model=dataclasses.replace(CONFIG.model, channels=8, dilations=(1, 2)),
+    train=dataclasses.replace(CONFIG.train, float_epochs=2, qat_epochs=2, observer_epochs=1, examples_per_epoch=256,
+                              batch_size=64, augment_copies=1, silence_clips=40),
+)
+
+
+@pytest.fixture(scope="module")
+def tiny_data(real_dir, tmp_path_factory):
+    """A few real clips per word, in the test-set layout, beside a link to the real noise recordings."""
+    root = tmp_path_factory.mktemp("data")
+    ds = root / "speech_commands_test_set_v0.02"
+    for word_dir in sorted(p for p in real_dir.iterdir() if p.is_dir()):
+        (ds / word_dir.name).mkdir(parents=True)
+        for wav in sorted(word_dir.glob("*.wav"))[:12]:
+            os.symlink(wav, ds / word_dir.name / wav.name)
+    os.symlink(real_dir.parent / "_background_noise_", root / "_background_noise_")
+    return ds
+
+
+def _train(tmp, data, interrupt_after=None, monkeypatch=None):
+    run = Run("kws12", tmp, [data], cfg=TINY, bank_dir=tmp.parent / "bank", progress=False)
+    run.prepare_data()
+    if interrupt_after is not None:
+        original = Run._checkpoint
+        calls = []
+
+        def checkpoint_then_stop(self, *args):
+            original(self, *args)
+            calls.append(1)
+            if len(calls) == interrupt_after:
+                raise KeyboardInterrupt
+
+        monkeypatch.setattr(Run, "_checkpoint", checkpoint_then_stop)
+        with pytest.raises(KeyboardInterrupt):
+            run.train(resume=False, progress=False)
+        monkeypatch.undo()
+        result = run.train(resume=True, progress=False)
+    else:
+        result = run.train(resume=False, progress=False)
+    return run, result
+
+
+def test_tiny_training_writes_everything_and_resume_is_bit_identical(tiny_data, tmp_path, monkeypatch):
+    run_a, res_a = _train(tmp_path / "a", tiny_data)
+    report = run_a.finish(res_a)
+    for name in ("checkpoint.pt", "model.npz", "training_curve.png", "report.json"):
+        assert (tmp_path / "a" / name).stat().st_size > 0, name
+    assert len(res_a["history"]) == 4 and res_a["history"][-1]["phase"] == "qat"
+    assert report["val_real"]["int8"]["n"] > 0
+    # Interrupted after epoch 3 (inside QAT), resumed: the same weights as the uninterrupted run.
+    _, res_b = _train(tmp_path / "b", tiny_data, interrupt_after=3, monkeypatch=monkeypatch)
+    sa, sb = res_a["qat_net"].state_dict(), res_b["qat_net"].state_dict()
+    assert sa.keys() == sb.keys()
+    for k in sa:
+        assert torch.equal(sa[k], sb[k]), k
+    ma = im.IntModel.load(tmp_path / "a" / "model.npz")
+    run_b = Run("kws12", tmp_path / "b", [tiny_data], cfg=TINY, bank_dir=tmp_path / "bank", progress=False)
+    run_b.prepare_data()
+    run_b.finish(res_b)
+    mb = im.IntModel.load(tmp_path / "b" / "model.npz")
+    for la, lb in zip([*ma.layers, ma.classifier], [*mb.layers, mb.classifier], strict=True):
+        assert np.array_equal(la.weight, lb.weight) and np.array_equal(la.multiplier, lb.multiplier)
