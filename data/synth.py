@@ -52,9 +52,9 @@ from tinykws.errors import TinyKwsError
 
 DEFAULT_OUT = BUILD_DIR / "data" / "synth"
 
-MAX_WORD_SECONDS = 0.95  # TODO(config): a longer word is time-compressed to this, leaving room to shift it
-TRIM_THRESHOLD_DB = -40.0  # TODO(config): 10 ms frames this far below the loudest frame are silence
-PEAK_DBFS = -1.0  # TODO(config): a take's peak before its gain draw (gain_db_range then sets the level)
+MAX_WORD_SECONDS = CONFIG.synth.max_word_seconds
+TRIM_THRESHOLD_DB = CONFIG.synth.trim_threshold_db
+PEAK_DBFS = CONFIG.synth.peak_dbfs
 
 _SILENT_DBFS = -50.0  # loudest 10 ms frame below this: the engine produced no speech
 _MIN_SPEECH_S = 0.08  # shorter than the shortest word ("up" is ~0.2 s): a click, not a word

@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tinykws.config import CONFIG
 from tinykws.errors import TinyKwsError
 
 ESPEAK = "espeak-ng"
@@ -28,15 +29,9 @@ FLITE = "flite"
 FESTIVAL = "festival"
 ENGINES: tuple[str, ...] = (ESPEAK, FLITE, FESTIVAL)
 
-# TODO(config): espeak-ng variants combined with each English voice, in order of preference; the first
-# ESPEAK_VARIANTS_PER_VOICE that are installed are used. "" is the voice without a variant. The order mixes
-# male, female, whispered, creaky and Klatt-synthesised voices so that a shorter subset stays varied; the
-# novelty variants (robots, "Demonic", announcers) are left out because nobody talks like them to a device.
-ESPEAK_VARIANTS: tuple[str, ...] = (
-    "", "f2", "m3", "f4", "klatt", "whisper", "m7", "f1", "croak", "klatt4", "whisperf", "grandpa",
-    "f3", "m2", "klatt2", "Annie", "m5", "klatt3", "f5", "m4", "m6",
-)
-ESPEAK_VARIANTS_PER_VOICE = 12  # TODO(config): 8 voices x 12 variants x 60 words x 3 takes ~ 17k clips
+# Kept as module names for readability at the call sites; the values live in the config.
+ESPEAK_VARIANTS: tuple[str, ...] = CONFIG.synth.espeak_variants
+ESPEAK_VARIANTS_PER_VOICE = CONFIG.synth.espeak_variants_per_voice
 
 # espeak-ng's default rate in words per minute; a speed factor scales it.
 _ESPEAK_BASE_WPM = 175

@@ -121,6 +121,18 @@ class SynthConfig:
         "goal", "hello", "okay",
     )
     variations_per_voice: int = 3  # speed / pitch / gain draws per (voice, word)
+    # espeak-ng variants combined with each English voice, in order of preference; the first
+    # `espeak_variants_per_voice` that are installed are used ("" is the voice without a variant). The order
+    # mixes male, female, whispered, creaky and Klatt voices so a shorter subset stays varied; novelty
+    # variants (robots, announcers) are left out: nobody talks like them to a device.
+    espeak_variants: tuple[str, ...] = (
+        "", "f2", "m3", "f4", "klatt", "whisper", "m7", "f1", "croak", "klatt4", "whisperf", "grandpa",
+        "f3", "m2", "klatt2", "Annie", "m5", "klatt3", "f5", "m4", "m6",
+    )  # fmt: skip
+    espeak_variants_per_voice: int = 12  # 8 voices x 12 variants x 60 words x 3 takes ~ 17 k clips
+    max_word_seconds: float = 0.95  # a longer word is time-compressed to this, leaving room to shift it
+    trim_threshold_db: float = -40.0  # 10 ms frames this far below the loudest frame are silence
+    peak_dbfs: float = -1.0  # a take's peak before its gain draw (gain_db_range then sets the level)
     speed_range: tuple[float, float] = (0.85, 1.2)
     pitch_range: tuple[float, float] = (0.85, 1.15)
     gain_db_range: tuple[float, float] = (-12.0, 0.0)
