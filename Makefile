@@ -32,10 +32,20 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev,train]'
 	touch $(STAMP)
 
+TASKS := kws12 yes
+
+# The whole pipeline; every stage skips work already done, and an interrupted training run resumes.
 run: install
 	$(BIN)/tinykws data synth
 	$(BIN)/tinykws features build
 	$(BIN)/tinykws data info $$($(BIN)/python -c "from tinykws.data.layout import default_roots; print(*default_roots())")
+	@for t in $(TASKS); do \
+		d=build/runs/$$t; \
+		if [ -f $$d/model.npz ]; then echo "train $$t: done ($$d/model.npz)"; \
+		elif [ -f $$d/checkpoint.pt ]; then $(BIN)/tinykws train --task $$t --resume || exit 1; \
+		else $(BIN)/tinykws train --task $$t || exit 1; fi; \
+	done
+	$(BIN)/python -m tinykws.train.summary
 
 test: install
 	$(BIN)/pytest -q

@@ -41,9 +41,18 @@ def test_rounding_primitives_by_hand():
 def _layer(kind, weight, bias, scale, dilation=1, in_zp=0, out_zp=0, act_min=-128):
     m, s = im.quantize_multiplier(scale)
     c = weight.shape[0]
-    return im.ConvLayer(kind=kind, weight=np.asarray(weight, np.int8), bias=np.asarray(bias, np.int32),
-                        multiplier=np.full(c, m, np.int32), shift=np.full(c, s, np.int32), dilation=dilation,
-                        input_zero_point=in_zp, output_zero_point=out_zp, act_min=act_min, act_max=127)
+    return im.ConvLayer(
+        kind=kind,
+        weight=np.asarray(weight, np.int8),
+        bias=np.asarray(bias, np.int32),
+        multiplier=np.full(c, m, np.int32),
+        shift=np.full(c, s, np.int32),
+        dilation=dilation,
+        input_zero_point=in_zp,
+        output_zero_point=out_zp,
+        act_min=act_min,
+        act_max=127,
+    )
 
 
 def test_conv_layer_by_hand():
@@ -123,8 +132,16 @@ def test_bad_model_files_are_one_line_errors(tmp_path):
 TINY = dataclasses.replace(
     CONFIG,
     model=dataclasses.replace(CONFIG.model, channels=8, dilations=(1, 2)),
-    train=dataclasses.replace(CONFIG.train, float_epochs=2, qat_epochs=2, observer_epochs=1, examples_per_epoch=256,
-                              batch_size=64, augment_copies=1, silence_clips=40),
+    train=dataclasses.replace(
+        CONFIG.train,
+        float_epochs=2,
+        qat_epochs=2,
+        observer_epochs=1,
+        examples_per_epoch=256,
+        batch_size=64,
+        augment_copies=1,
+        silence_clips=40,
+    ),
 )
 
 
@@ -184,3 +201,76 @@ def test_tiny_training_writes_everything_and_resume_is_bit_identical(tiny_data, 
     mb = im.IntModel.load(tmp_path / "b" / "model.npz")
     for la, lb in zip([*ma.layers, ma.classifier], [*mb.layers, mb.classifier], strict=True):
         assert np.array_equal(la.weight, lb.weight) and np.array_equal(la.multiplier, lb.multiplier)
+
+
+@pytest.mark.parametrize("task", ["kws12", "yes"])
+def test_shipped_model_int8_agrees_with_its_qat_model(task, real_dir):
+    """The shipped int8 model predicts the class of its fake-quant twin on >= 99.5 % of all real clips, and its
+    dequantised logits stay within 3.5 int8 steps of the fake-quant logits for 99 % of values (10 at most)."""
+    from tinykws.data.wav import fit_clip, read_wav
+    from tinykws.features import mfcc
+    from tinykws.train.evaluate import MODELS_DIR, load_model
+
+    model, _ = load_model(task, None)
+    state = torch.load(MODELS_DIR / task / "qat.pt", weights_only=False)
+    net = KwsNet(len(model.labels))
+    net.load_state_dict(state["float_state"])
+    qat = QatNet(net)
+    qat.load_state_dict(state["qat_state"])
+    qat.eval()
+    qat.freeze_observers()
+    clips = layout.scan(real_dir)
+    feats = mfcc.mfcc(np.stack([fit_clip(read_wav(c.path)) for c in clips]))
+    logits = model.run_batch(feats)
+    with torch.no_grad():
+        fq = torch.cat([qat(dequantize_input(feats[i : i + 512])) for i in range(0, len(feats), 512)]).numpy()
+    agree = np.mean(fq.argmax(1) == logits.argmax(1))
+    assert agree >= 0.995, agree
+    scale, zp = qat.logit_obs.qparams()
+    steps = np.abs(fq - (logits.astype(np.float64) - zp) * scale) / scale
+    print(
+        f"{task}: agreement {agree:.4f}, |fake-quant - int8| in int8 steps: median {np.median(steps):.2f}, "
+        f"p99 {np.percentile(steps, 99):.2f}, max {steps.max():.2f}"
+    )
+    assert np.percentile(steps, 99) <= 3.5 and steps.max() <= 10
+    assert model.weight_bytes() <= 20 * 1024
+
+
+def test_eval_and_predict_cli(real_dir, tmp_path, capsys):
+    import json
+
+    from tinykws.cli import main
+
+    png = tmp_path / "cm.png"
+    assert main(["eval", "--task", "yes", "--data", str(real_dir), "--split", "validation", "--json", "--png",
+                 str(png)]) == 0  # fmt: skip
+    m = json.loads(capsys.readouterr().out)
+    assert {"accuracy", "n", "per_class", "frr", "far"} <= m.keys() and m["n"] > 400
+    assert png.stat().st_size > 1000
+    wavs = [real_dir / "yes" / "0bac8a71_nohash_0.wav", sorted((real_dir / "no").iterdir())[0]]
+    feats = tmp_path / "f.npz"
+    assert main(["features", *map(str, wavs), "-o", str(feats)]) == 0
+    capsys.readouterr()
+    assert main(["predict", "--task", "kws12", str(feats), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out["outputs"]) == {w.stem for w in wavs}
+    from tinykws.train.evaluate import load_model
+
+    model, _ = load_model("kws12", None)
+    want = model.run(np.load(feats)[wavs[0].stem][:49])
+    assert out["outputs"][wavs[0].stem]["logits"] == want.tolist()
+
+
+def test_model_for_another_front_end_is_refused(tmp_path, capsys):
+    from tinykws.cli import main
+    from tinykws.train.evaluate import shipped_model_path
+
+    model = im.IntModel.load(shipped_model_path("yes"))
+    model.feature_hash = "000000000000"
+    bad = tmp_path / "other.npz"
+    model.save(bad)
+    feats = tmp_path / "f.npz"
+    np.savez(feats, x=np.zeros((49, 10), np.int8))
+    assert main(["predict", "--task", "yes", "--model", str(bad), str(feats)]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "trained on features 000000000000" in err[0]

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from tinykws.config import CONFIG, REPO_ROOT
+from tinykws.config import BUILD_DIR, CONFIG, REPO_ROOT
 from tinykws.data import layout
 from tinykws.errors import TinyKwsError
 from tinykws.train import dataset, metrics
@@ -50,7 +50,7 @@ def run_eval(args: argparse.Namespace) -> int:
     feats = dataset.clean_features(clips)
     labels = dataset.labels_for(np.array([c.word for c in clips]), args.task)
     m = metrics.summarize(labels, model.run_batch(feats), model.labels)
-    png = args.png or Path("build") / "eval" / f"confusion_{args.task}.png"
+    png = args.png or BUILD_DIR / "eval" / f"confusion_{args.task}.png"
     png.parent.mkdir(parents=True, exist_ok=True)
     metrics.plot_confusion(m, str(png), f"tinykws {args.task} int8, {args.data.name}")
     m["model"], m["data"], m["confusion_png"] = str(path), str(args.data), str(png)

@@ -1,0 +1,61 @@
+"""Copy a finished run into models/<task>/: the integer model, the QAT weights it was exported from, and a
+model.json saying what it is, what it was trained on, how good it is and which command reproduces it.
+
+`python -m tinykws.train.ship TASK [RUN_DIR]`
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+from tinykws.atomic import atomic_path
+from tinykws.config import BUILD_DIR
+from tinykws.errors import TinyKwsError
+from tinykws.train.evaluate import MODELS_DIR
+from tinykws.train.int_model import IntModel
+
+
+def ship(task: str, run_dir: Path) -> Path:
+    model_path = run_dir / "model.npz"
+    if not model_path.exists():
+        raise TinyKwsError(f"{run_dir}: no finished run (model.npz missing)")
+    import torch
+
+    state = torch.load(run_dir / "checkpoint.pt", weights_only=False)
+    model = IntModel.load(model_path)
+    out = MODELS_DIR / task
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out / "model.npz", suffix=".npz") as tmp:
+        shutil.copyfile(model_path, tmp)
+    with atomic_path(out / "qat.pt", suffix=".pt") as tmp:
+        torch.save({"float_state": state["float_state"], "qat_state": state["qat_state"], "task": task}, tmp)
+    report = model.meta.get("report", {})
+    card = {
+        "task": task,
+        "labels": list(model.labels),
+        "feature_hash": model.feature_hash,
+        "git": model.meta.get("git"),
+        "reproduce": f"tinykws train --task {task}  (then python -m tinykws.train.ship {task})",
+        "training_data": report.get("data"),
+        "weight_bytes": model.weight_bytes(),
+        "macs_per_inference": model.macs(),
+        "macs_per_hop_streaming": model.macs_per_hop(),
+        "metrics": {k: v for k, v in report.items() if k.startswith("val_")},
+        "history": state["history"],
+        "config": model.meta.get("config"),
+    }
+    with atomic_path(out / "model.json", suffix=".json") as tmp:
+        tmp.write_text(json.dumps(card, indent=1) + "\n")
+    return out
+
+
+if __name__ == "__main__":
+    task = sys.argv[1]
+    run_dir = Path(sys.argv[2]) if len(sys.argv) > 2 else BUILD_DIR / "runs" / task
+    try:
+        print(f"shipped {ship(task, run_dir)}")
+    except TinyKwsError as e:
+        sys.exit(f"tinykws: {e}")
