@@ -20,7 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from tinykws.atomic import atomic_path
-from tinykws.config import BUILD_DIR, CONFIG, TinyKwsConfig
+from tinykws.config import BUILD_DIR, CONFIG, SHARED_DATA_DIR, TinyKwsConfig
 from tinykws.data import layout
 from tinykws.data.augment import Augmenter
 from tinykws.data.wav import fit_clip, read_wav
@@ -43,9 +43,13 @@ class Bank:
 
 
 def load_noises(roots: list[Path]) -> list[np.ndarray]:
-    files = layout.noise_files(roots)
+    """Background noise beside the data folders, else the real recordings of ../shared/data."""
+    files = layout.noise_files(roots) or layout.noise_files([SHARED_DATA_DIR])
     if not files:
-        raise TinyKwsError(f"no _background_noise_/ folder beside {', '.join(map(str, roots))}: augmentation needs one")
+        raise TinyKwsError(
+            f"no _background_noise_/ folder beside {', '.join(map(str, roots))} or in {SHARED_DATA_DIR}: "
+            "augmentation needs one"
+        )
     return [read_wav(f) for f in files]
 
 
