@@ -38,6 +38,28 @@ def mix_at_snr(clip: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray
     return clip.astype(np.float64) + scale * noise.astype(np.float64)
 
 
+def change_speed(clip: np.ndarray, factor: float) -> np.ndarray:
+    """Play `factor` times faster (linear interpolation; kept at the clip's length, zero-padded)."""
+    n = len(clip)
+    pos = np.arange(0.0, n - 1, factor)
+    out = np.zeros(n, dtype=np.float64)
+    fast = np.interp(pos, np.arange(n), clip.astype(np.float64))[:n]
+    out[: len(fast)] = fast
+    return out
+
+
+def reverberate(clip: np.ndarray, rt60_s: float, rng: np.random.Generator, sample_rate: int) -> np.ndarray:
+    """Convolve with a synthetic room response: unit direct path plus noise decaying 60 dB in rt60_s."""
+    from scipy.signal import fftconvolve
+
+    n = int(min(rt60_s, 0.5) * sample_rate)
+    t = np.arange(n) / sample_rate
+    rir = rng.standard_normal(n) * 10.0 ** (-3.0 * t / rt60_s) * 0.3
+    rir[0] = 1.0
+    wet = fftconvolve(clip.astype(np.float64), rir)[: len(clip)]
+    return wet * rms(clip) / rms(wet)
+
+
 def noise_segment(noises: list[np.ndarray], length: int, rng: np.random.Generator) -> np.ndarray:
     """A random `length`-sample stretch of a random noise recording."""
     src = noises[int(rng.integers(len(noises)))]
@@ -60,7 +82,12 @@ class Augmenter:
     def __call__(self, clip: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         c = self.cfg
         max_shift = int(c.time_shift_ms * self.sample_rate / 1000)
-        x = time_shift(clip, int(rng.integers(-max_shift, max_shift + 1))).astype(np.float64)
+        x = clip.astype(np.float64)
+        if rng.random() < c.speed_probability:
+            x = change_speed(x, rng.uniform(*c.speed_range))
+        if rng.random() < c.reverb_probability:
+            x = reverberate(x, rng.uniform(*c.rt60_range_s), rng, self.sample_rate)
+        x = time_shift(x, int(rng.integers(-max_shift, max_shift + 1)))
         x *= 10.0 ** (rng.uniform(*c.gain_db_range) / 20.0)
         if rng.random() < c.noise_probability:
             x = mix_at_snr(x, noise_segment(self.noises, len(x), rng), rng.uniform(*c.snr_db_range))

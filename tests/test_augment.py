@@ -42,3 +42,24 @@ def test_silence_levels_within_config_range():
         s = aug.silence(16000, np.random.default_rng(i))
         level = 20 * np.log10(rms(s) / 32768)
         assert lo - 1 <= level <= hi + 1
+
+
+def test_speed_change_stretches_a_tone():
+    from tinykws.data.augment import change_speed
+
+    t = np.arange(16000)
+    tone = np.sin(2 * np.pi * 500 * t / 16000) * 1000
+    fast = change_speed(tone, 1.1)
+    spec = np.abs(np.fft.rfft(fast[:14000]))
+    assert abs(np.argmax(spec) * 16000 / 14000 - 550) < 5  # 500 Hz played 1.1x faster is 550 Hz
+    assert np.all(fast[-1400:] == 0)  # the clip ends earlier; the rest is padding
+
+
+def test_reverb_keeps_level_and_adds_a_tail():
+    from tinykws.data.augment import reverberate
+
+    clip = np.zeros(16000)
+    clip[1000:1400] = np.sin(np.arange(400) / 3.0) * 5000
+    wet = reverberate(clip, 0.4, np.random.default_rng(0), 16000)
+    assert abs(rms(wet) / rms(clip) - 1) < 1e-9
+    assert np.abs(wet[2000:4000]).max() > 10 * np.abs(clip[2000:4000]).max() + 1

@@ -145,6 +145,12 @@ class AugmentConfig:
     snr_db_range: tuple[float, float] = (0.0, 25.0)
     time_shift_ms: float = 100.0
     gain_db_range: tuple[float, float] = (-10.0, 6.0)
+    # Speed perturbation (resampling: tempo and pitch together), the standard ASR trick that turns one real
+    # speaker into several; and a synthetic room (exponentially decaying noise as impulse response).
+    speed_probability: float = 0.5
+    speed_range: tuple[float, float] = (0.9, 1.1)
+    reverb_probability: float = 0.3
+    rt60_range_s: tuple[float, float] = (0.1, 0.6)
     # Silence examples are background-noise snippets scaled to a random level in this dBFS range.
     silence_level_dbfs: tuple[float, float] = (-70.0, -20.0)
 
