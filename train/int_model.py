@@ -34,7 +34,7 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
     if real == 0.0:
         return 0, 0
     q, shift = math.frexp(real)
-    m = round(q * (1 << 31))
+    m = math.floor(q * (1 << 31) + 0.5)  # std::round (ties away from zero); Python's round() ties to even
     if m == 1 << 31:
         m //= 2
         shift += 1

@@ -101,8 +101,9 @@ class ActObserver(nn.Module):
             self.hi.lerp_(hi, self.momentum)
 
     def qparams(self) -> tuple[float, int]:
+        """(scale, zero point); the scale rounded to float32, as a .tflite stores it."""
         lo, hi = float(self.lo), float(self.hi)
-        scale = max(hi - lo, 1e-6) / 255.0
+        scale = _f32(max(hi - lo, 1e-6) / 255.0)
         zp = int(np.clip(round(-128 - lo / scale), -128, 127))
         return scale, zp
 
@@ -110,6 +111,44 @@ class ActObserver(nn.Module):
         self.update(x)
         scale, zp = self.qparams()
         return fake_quant(x, torch.tensor(scale), torch.tensor(float(zp)), -128, 127)
+
+
+def _multipliers(real: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """TFLite QuantizeMultiplier per channel on float64 tensors: real = M * 2^(shift - 31)."""
+    mant, exp = torch.frexp(real)
+    m = torch.floor(mant * 2.0**31 + 0.5)  # std::round: ties away from zero (mant > 0)
+    top = m == 2.0**31
+    return torch.where(top, m / 2, m), torch.where(top, exp + 1, exp).to(torch.float64)
+
+
+def _requantize_exact(acc: torch.Tensor, m: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """train/int_model.multiply_by_quantized_multiplier on float64 tensors holding integers (all < 2^53)."""
+    x = acc * torch.exp2(torch.clamp(shift, min=0))
+    ab = x * m
+    high = torch.trunc((ab + torch.where(ab >= 0, 2.0**30, 1.0 - 2.0**30)) / 2.0**31)
+    right = torch.exp2(torch.clamp(-shift, min=0))
+    floor = torch.floor(high / right)
+    remainder = high - floor * right
+    threshold = torch.floor((right - 1) / 2) + (high < 0).to(high.dtype)
+    return floor + (remainder > threshold).to(high.dtype)
+
+
+class _ExactRequant(torch.autograd.Function):
+    """Forward: the integer model's requantisation of a conv output, bit for bit (accumulator recovered from
+    the fake-quant operands, TFLite multiplier and double rounding, zero point, clamp). Backward: straight
+    through inside the clamp range, as for fake_quant."""
+
+    @staticmethod
+    def forward(ctx, y, y64, acc_scale, m, shift, out_scale, zp, qmin):  # noqa: ANN001, ANN205
+        acc = torch.round(y64 / acc_scale)
+        q = _requantize_exact(acc, m, shift) + zp
+        ctx.save_for_backward((q >= qmin) & (q <= 127))
+        return ((torch.clamp(q, qmin, 127) - zp) * out_scale).to(y.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):  # noqa: ANN001, ANN205
+        (inside,) = ctx.saved_tensors
+        return grad * inside, None, None, None, None, None, None, None
 
 
 class QatNet(nn.Module):
@@ -137,23 +176,43 @@ class QatNet(nn.Module):
         for obs in [*self.act_obs, self.logit_obs]:
             obs.frozen = True
 
-    def _qconv(self, conv: nn.Conv1d, x: torch.Tensor, in_scale: float) -> torch.Tensor:
-        ws = weight_scales(conv.weight)
-        w = fake_quant(conv.weight, ws[:, None, None], torch.zeros(()), -127, 127)
-        bias_scale = in_scale * ws.detach()
-        b = fake_quant(conv.bias, bias_scale, torch.zeros(()), -(2**31), 2**31 - 1)
-        return nn.functional.conv1d(x, w, b, dilation=conv.dilation, groups=conv.groups)
+    def _qconv(
+        self, conv: nn.Conv1d, x: torch.Tensor, in_scale: float, obs: ActObserver, relu: bool
+    ) -> torch.Tensor:
+        # Weight scales rounded to float32 like every other scale: the export derives multipliers from them.
+        ws = weight_scales(conv.weight).float().double()
+        # Rounded in float64 like the export: a float32 division can land a weight on the other side of .5.
+        w = fake_quant(conv.weight.double(), ws[:, None, None], torch.zeros(()), -127, 127).to(conv.weight.dtype)
+        acc_scale = in_scale * ws
+        b = fake_quant(conv.bias.double(), acc_scale, torch.zeros(()), -(2**31), 2**31 - 1).to(conv.bias.dtype)
+        y = nn.functional.conv1d(x, w, b, dilation=conv.dilation, groups=conv.groups)
+        # float32 cannot hold accumulators above 2^24 exactly: the value that is requantised comes from a
+        # float64 conv of the same fake-quant operands (integers times scales, exact in float64).
+        with torch.no_grad():
+            w64 = torch.round(conv.weight.double() / ws[:, None, None]).clamp(-127, 127) * ws[:, None, None]
+            b64 = torch.round(conv.bias.double() / acc_scale) * acc_scale
+            y64 = nn.functional.conv1d(x.double(), w64, b64, dilation=conv.dilation, groups=conv.groups)
+        obs.update(torch.relu(y) if relu else y)
+        out_scale, zp = obs.qparams()
+        m, shift = _multipliers(acc_scale / out_scale)
+        qmin = max(-128, zp) if relu else -128  # fused ReLU clamps at the quantised zero
+        return _ExactRequant.apply(y, y64, acc_scale[:, None], m[:, None], shift[:, None], out_scale, zp, qmin)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        in_scale = self.mc.input_scale
+        in_scale = _f32(self.mc.input_scale)
         x = fake_quant(x, torch.tensor(in_scale), torch.zeros(()), -128, 127)
         for conv, obs in zip(self.convs, self.act_obs, strict=True):
-            x = obs(torch.relu(self._qconv(conv, x, in_scale)))
+            x = self._qconv(conv, x, in_scale, obs, relu=True)
             in_scale = obs.qparams()[0]
-        # Average pooling keeps its input's quantisation (TFLite requires it); re-quantise to emulate rounding.
+        # Average pooling keeps its input's quantisation (TFLite requires it) and rounds the mean of the int8
+        # values half away from zero; the gradient is the plain mean's.
         scale, zp = self.act_obs[-1].qparams()
-        x = fake_quant(x.mean(dim=2, keepdim=True), torch.tensor(scale), torch.tensor(float(zp)), -128, 127)
-        return self.logit_obs(self._qconv(self.classifier, x, in_scale))[:, :, 0]
+        n = x.shape[2]
+        total = torch.round(x.detach().double() / scale + zp).sum(dim=2, keepdim=True)
+        avg = torch.sign(total) * torch.floor((total.abs() + n // 2) / n)
+        mean = x.mean(dim=2, keepdim=True)
+        x = mean + (((avg - zp) * scale).to(x.dtype) - mean).detach()
+        return self._qconv(self.classifier, x, in_scale, self.logit_obs, relu=False)[:, :, 0]
 
     # --- export ----------------------------------------------------------------------------------------------
 
