@@ -112,6 +112,9 @@ def config_header(cfg: TinyKwsConfig = CONFIG) -> str:
     half = fc.fft_size // 2
     defines = [
         ("KWS_FEATURE_HASH", f'"{cfg.feature_hash()}"', "fingerprint of audio + feature config"),
+        # The same 48 bits as a number: the preprocessor cannot compare strings, and a model's C sources are
+        # refused at compile time (#if in kws_engine.c) when their hash differs.
+        ("KWS_FEATURE_HASH_NUM", f"0x{cfg.feature_hash()}ULL", "KWS_FEATURE_HASH as a number"),
         ("KWS_SAMPLE_RATE", cfg.audio.sample_rate, "Hz"),
         ("KWS_CLIP_SAMPLES", cfg.audio.clip_samples, "samples per training clip"),
         ("KWS_FRAMES_PER_CLIP", fc.frames_for(cfg.audio.clip_samples), "feature frames of one clip"),
