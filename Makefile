@@ -46,6 +46,14 @@ run: install
 		else $(BIN)/tinykws train --task $$t || exit 1; fi; \
 	done
 	$(BIN)/python -m tinykws.train.summary
+	@for t in $(TASKS); do \
+		$(BIN)/tinykws export --task $$t --model build/runs/$$t/model.npz --c-dir build/export/$$t \
+			--tflite build/export/$$t/$$t.tflite || exit 1; \
+	done
+	$(BIN)/tinykws firmware build --board host --model build/runs/yes/model.npz --task yes
+	$(BIN)/tinykws firmware build --board mps2-an386 --model build/runs/yes/model.npz --task yes
+	$(BIN)/tinykws firmware size --board mps2-an386 --model build/runs/yes/model.npz --task yes
+	$(BIN)/python -m tinykws.firmware.selfcheck --task yes --model build/runs/yes/model.npz
 
 test: install
 	$(BIN)/pytest -q
