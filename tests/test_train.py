@@ -207,8 +207,9 @@ def test_tiny_training_writes_everything_and_resume_is_bit_identical(tiny_data, 
 
 @pytest.mark.parametrize("task", ["kws12", "yes"])
 def test_shipped_model_int8_agrees_with_its_qat_model(task, real_dir):
-    """The shipped int8 model predicts the class of its fake-quant twin on >= 99.5 % of all real clips, and its
-    dequantised logits stay within 3.5 int8 steps of the fake-quant logits for 99 % of values (10 at most)."""
+    """The shipped int8 model predicts the class of its fake-quant twin on >= 99.5 % of real clips (every
+    other one of ../shared/data, 1,598), and as the QAT forward emulates the integer requantisation, the
+    dequantised logits are the fake-quant logits up to float rounding."""
     from tinykws.data.wav import fit_clip, read_wav
     from tinykws.features import mfcc
     from tinykws.train.evaluate import MODELS_DIR, load_model
@@ -221,7 +222,7 @@ def test_shipped_model_int8_agrees_with_its_qat_model(task, real_dir):
     qat.load_state_dict(state["qat_state"])
     qat.eval()
     qat.freeze_observers()
-    clips = layout.scan(real_dir)
+    clips = layout.scan(real_dir)[::2]
     feats = mfcc.mfcc(np.stack([fit_clip(read_wav(c.path)) for c in clips]))
     logits = model.run_batch(feats)
     with torch.no_grad():
@@ -234,7 +235,7 @@ def test_shipped_model_int8_agrees_with_its_qat_model(task, real_dir):
         f"{task}: agreement {agree:.4f}, |fake-quant - int8| in int8 steps: median {np.median(steps):.2f}, "
         f"p99 {np.percentile(steps, 99):.2f}, max {steps.max():.2f}"
     )
-    assert np.percentile(steps, 99) <= 3.5 and steps.max() <= 10
+    assert steps.max() <= 1e-3
     assert model.weight_bytes() <= 20 * 1024
 
 
