@@ -10,12 +10,12 @@ file at Prepare time. The integer model's own multipliers must equal those, or n
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from tinykws.errors import TinyKwsError
+from tinykws.train.int_model import quantize_multiplier
 
 try:
     import flatbuffers  # noqa: F401 - imported here for tflite_export, behind the same install hint
@@ -49,21 +49,8 @@ _PADDINGS = {v: k for k, v in vars(tflite.Padding).items() if not k.startswith("
 # --- what a runtime derives from the file ----------------------------------------------------------------------
 
 
-def tflite_quantize_multiplier(real: float) -> tuple[int, int]:
-    """TFLite's QuantizeMultiplier (quantization_util.cc) for real >= 0: frexp, then TfLiteRound = std::round,
-    which rounds a tie away from zero (Python's round() would round it to even)."""
-    if real == 0.0:
-        return 0, 0
-    q, shift = math.frexp(real)
-    # q * 2^31 is exact (a power-of-two scaling) and adding 0.5 cannot carry it past an integer: floor(x + 0.5)
-    # is std::round's half-away-from-zero for x > 0.
-    m = math.floor(q * (1 << 31) + 0.5)
-    if m == 1 << 31:
-        m //= 2
-        shift += 1
-    if shift < -31:
-        return 0, 0
-    return int(m), int(shift)
+# TFLite's QuantizeMultiplier (quantization_util.cc) is the integer model's: one definition for both.
+tflite_quantize_multiplier = quantize_multiplier
 
 
 def runtime_multipliers(in_scale: float, w_scales: np.ndarray, out_scale: float) -> tuple[np.ndarray, np.ndarray]:
