@@ -5,14 +5,7 @@
 
 #include "kws_app.h"
 #include "kws_test_util.h"
-
-enum {
-    SYS_OPEN = 0x01,
-    SYS_CLOSE = 0x02,
-    SYS_READ = 0x06,
-    SYS_GET_CMDLINE = 0x15,
-    OPEN_MODE_RB = 1
-};
+#include "semihost.h"
 
 #define CMDLINE_CAP 512
 #define STACK_PROBE_BYTES 0x8000u /* painted below main's frame; the engine needs a few KB */
@@ -20,40 +13,23 @@ enum {
 
 extern uint32_t _ebss; /* linker.ld: end of .bss, bottom of the stack's region */
 
-static int32_t semihost(int32_t op, const void *arg)
-{
-    register int32_t r0 __asm__("r0") = op;
-    register const void *r1 __asm__("r1") = arg;
-    __asm__ volatile("bkpt 0xab" : "+r"(r0) : "r"(r1) : "memory");
-    return r0;
-}
-
-static uint32_t length(const char *s)
-{
-    uint32_t n = 0;
-    while (s[n] != '\0') {
-        ++n;
-    }
-    return n;
-}
-
 int kws_app_open(const char *path)
 {
-    const uint32_t args[3] = {(uint32_t)(uintptr_t)path, OPEN_MODE_RB, length(path)};
-    return semihost(SYS_OPEN, args);
+    const uint32_t args[3] = {(uint32_t)(uintptr_t)path, KWS_OPEN_MODE_RB, kws_semihost_strlen(path)};
+    return kws_semihost(KWS_SYS_OPEN, args);
 }
 
 long kws_app_read(int handle, void *buf, long bytes)
 {
     const uint32_t args[3] = {(uint32_t)handle, (uint32_t)(uintptr_t)buf, (uint32_t)bytes};
-    const int32_t not_read = semihost(SYS_READ, args); /* SYS_READ returns the bytes NOT read */
+    const int32_t not_read = kws_semihost(KWS_SYS_READ, args); /* KWS_SYS_READ returns the bytes NOT read */
     return not_read < 0 || not_read > bytes ? -1 : bytes - not_read;
 }
 
 void kws_app_close(int handle)
 {
     const uint32_t args[1] = {(uint32_t)handle};
-    semihost(SYS_CLOSE, args);
+    kws_semihost(KWS_SYS_CLOSE, args);
 }
 
 static uint32_t stack_pointer(void)
@@ -87,7 +63,7 @@ int main(void)
 
     args[0] = (uint32_t)(uintptr_t)cmdline;
     args[1] = CMDLINE_CAP - 1;
-    if (semihost(SYS_GET_CMDLINE, args) != 0) {
+    if (kws_semihost(KWS_SYS_GET_CMDLINE, args) != 0) {
         kws_printf("error: no semihosting command line\n");
         return 2;
     }

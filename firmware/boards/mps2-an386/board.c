@@ -4,19 +4,9 @@
 #include <stdint.h>
 
 #include "kws_board.h"
+#include "semihost.h"
 
-enum {
-    SYS_OPEN = 0x01,
-    SYS_CLOSE = 0x02,
-    SYS_WRITE0 = 0x04,
-    SYS_READ = 0x06,
-    SYS_FLEN = 0x0C,
-    SYS_EXIT_EXTENDED = 0x20, /* SYS_EXIT on AArch32 cannot carry a status; the extended one can */
-    ADP_STOPPED_APPLICATION_EXIT = 0x20026,
-    OPEN_MODE_RB = 1
-};
-
-static int32_t semihost(int32_t op, const void *arg)
+int32_t kws_semihost(int32_t op, const void *arg)
 {
     register int32_t r0 __asm__("r0") = op;
     register const void *r1 __asm__("r1") = arg;
@@ -24,7 +14,7 @@ static int32_t semihost(int32_t op, const void *arg)
     return r0;
 }
 
-static uint32_t length(const char *s)
+uint32_t kws_semihost_strlen(const char *s)
 {
     uint32_t n = 0;
     while (s[n] != '\0') {
@@ -35,8 +25,8 @@ static uint32_t length(const char *s)
 
 long kws_board_read_file(const char *path, void *buf, long cap)
 {
-    const uint32_t open_args[3] = {(uint32_t)(uintptr_t)path, OPEN_MODE_RB, length(path)};
-    const int32_t fd = semihost(SYS_OPEN, open_args);
+    const uint32_t open_args[3] = {(uint32_t)(uintptr_t)path, KWS_OPEN_MODE_RB, kws_semihost_strlen(path)};
+    const int32_t fd = kws_semihost(KWS_SYS_OPEN, open_args);
     uint32_t handle[1];
     uint32_t read_args[3];
     int32_t size;
@@ -45,25 +35,25 @@ long kws_board_read_file(const char *path, void *buf, long cap)
         return -1;
     }
     handle[0] = (uint32_t)fd;
-    size = semihost(SYS_FLEN, handle);
+    size = kws_semihost(KWS_SYS_FLEN, handle);
     if (size < 0 || size > cap) {
-        semihost(SYS_CLOSE, handle);
+        kws_semihost(KWS_SYS_CLOSE, handle);
         return -1;
     }
     read_args[0] = (uint32_t)fd;
     read_args[1] = (uint32_t)(uintptr_t)buf;
     read_args[2] = (uint32_t)size;
-    /* SYS_READ returns the number of bytes NOT read. */
-    if (semihost(SYS_READ, read_args) != 0) {
+    /* KWS_SYS_READ returns the number of bytes NOT read. */
+    if (kws_semihost(KWS_SYS_READ, read_args) != 0) {
         size = -1;
     }
-    semihost(SYS_CLOSE, handle);
+    kws_semihost(KWS_SYS_CLOSE, handle);
     return size;
 }
 
 void kws_board_puts(const char *s)
 {
-    semihost(SYS_WRITE0, s);
+    kws_semihost(KWS_SYS_WRITE0, s);
 }
 
 /* SysTick on the processor clock, counting down from 2^24 - 1. */
@@ -87,8 +77,8 @@ uint32_t kws_board_timer_read(void)
 
 void kws_board_exit(int status)
 {
-    const uint32_t args[2] = {ADP_STOPPED_APPLICATION_EXIT, (uint32_t)status};
+    const uint32_t args[2] = {KWS_ADP_STOPPED_APPLICATION_EXIT, (uint32_t)status};
     for (;;) {
-        semihost(SYS_EXIT_EXTENDED, args);
+        kws_semihost(KWS_SYS_EXIT_EXTENDED, args);
     }
 }
