@@ -41,6 +41,7 @@ COMMANDS: dict[tuple[str | None, str], tuple[str, str]] = {
     ),
     (None, "inspect"): ("tinykws.deploy.inspect", "summary of a model (.npz checkpoint or .tflite)"),
     (None, "detect"): ("tinykws.firmware.detect", "streaming detection over a long WAV (python or C engine)"),
+    (None, "listen"): ("tinykws.firmware.listen", "listen to the microphone (or a WAV) and print detections live"),
     ("firmware", "build"): ("tinykws.firmware.board:build_command", "build the C engine for a board"),
     ("firmware", "size"): ("tinykws.firmware.board:size_command", "flash / RAM of a board image"),
     ("firmware", "run"): ("tinykws.firmware.board:run_command", "run the engine on a board (QEMU for mps2-an386)"),
