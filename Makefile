@@ -7,9 +7,11 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.tinykws-installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # TTS voices for the offline corpus (festvox-* are festival's English voices in Debian 12); the Cortex-M4
-# cross toolchain and QEMU for the firmware (--no-install-recommends keeps them small).
+# cross toolchain and QEMU for the firmware (--no-install-recommends keeps them small); PortAudio for the
+# microphone demo and a PulseAudio server whose null sink is the tests' virtual microphone.
 APT_PACKAGES := espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts sox \
-	gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
+	gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm \
+	libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins
 PYTHON ?= python3
 
 .PHONY: install apt run test lint clean
