@@ -19,7 +19,6 @@
 #define SAMPLES (SECONDS * KWS_SAMPLE_RATE)
 #define MAX_HOPS (SAMPLES / KWS_HOP_SAMPLES + 1)
 #define WINDOW_HOPS 8
-#define CAL_ITERATIONS 200000u /* 2 instructions each: subs + bne */
 #define LAYER_CAP (KWS_MODEL_INPUT_FRAMES * 256)
 
 static int16_t g_audio[SAMPLES];
@@ -35,18 +34,6 @@ static kws_detector_t g_detector;
 static kws_engine_t g_engine;
 static kws_detection_t g_detections[MAX_HOPS];
 static uint32_t g_seed = 11u;
-
-static void calibration_loop(uint32_t n)
-{
-#if defined(__arm__)
-    __asm__ volatile("1: subs %0, %0, #1\n\tbne 1b" : "+r"(n) : : "cc");
-#else
-    volatile uint32_t v = n;
-    while (v != 0) {
-        v = v - 1;
-    }
-#endif
-}
 
 __attribute__((noinline)) static int bench_frontend(void)
 {
@@ -141,7 +128,7 @@ __attribute__((noinline)) static void bench_kernels(uint32_t ticks[4])
 
 static unsigned long per_hop(uint32_t ticks, uint32_t cal_ticks, int hops)
 {
-    return (unsigned long)((uint64_t)ticks * (2ull * CAL_ITERATIONS) / cal_ticks / (uint64_t)hops);
+    return (unsigned long)((uint64_t)ticks * KWS_CALIBRATION_INSTRUCTIONS / cal_ticks / (uint64_t)hops);
 }
 
 int main(void)
@@ -157,9 +144,7 @@ int main(void)
         walk -= walk / 64;
         g_audio[i] = (int16_t)(loud ? walk + (int32_t)(kws_rand(&seed) % 801u) - 400 : walk / 16);
     }
-    kws_board_timer_start();
-    calibration_loop(CAL_ITERATIONS);
-    cal = kws_board_timer_read();
+    cal = kws_calibration_ticks();
     kws_board_timer_start();
     hops = bench_frontend();
     t_front = kws_board_timer_read();

@@ -10,23 +10,9 @@
 #include "kws_test_util.h"
 
 #define REPEATS 4
-#define CAL_ITERATIONS 200000u /* 2 instructions each: subs + bne */
 
 static int16_t g_audio[KWS_CLIP_SAMPLES];
 static kws_frontend_t g_state;
-
-/* Exactly 2 * n instructions on Thumb-2 (subs, bne), the reference for converting ticks to instructions. */
-static void calibration_loop(uint32_t n)
-{
-#if defined(__arm__)
-    __asm__ volatile("1: subs %0, %0, #1\n\tbne 1b" : "+r"(n) : : "cc");
-#else
-    volatile uint32_t v = n;
-    while (v != 0) {
-        v = v - 1;
-    }
-#endif
-}
 
 /* Separate functions so callgrind can attribute instructions to each part (noinline: see the call graph). */
 __attribute__((noinline)) static uint32_t bench_frames(void)
@@ -93,9 +79,7 @@ int main(void)
         g_audio[i] = (int16_t)(walk + (int32_t)(kws_rand(&seed) % 801u) - 400);
     }
 
-    kws_board_timer_start();
-    calibration_loop(CAL_ITERATIONS);
-    cal_ticks = kws_board_timer_read();
+    cal_ticks = kws_calibration_ticks();
     kws_board_timer_start();
     checksum = bench_frames();
     frame_ticks = kws_board_timer_read();
@@ -107,7 +91,7 @@ int main(void)
     kws_printf("bench: %d frames total (%d repeats), checksum %u, pushed frames %d\n", total, REPEATS,
                (unsigned)checksum, pushed);
     if (cal_ticks != 0) {
-        const uint64_t cal_instr = 2ull * CAL_ITERATIONS;
+        const uint64_t cal_instr = KWS_CALIBRATION_INSTRUCTIONS;
         kws_printf("instructions per frame: kws_frontend_frame %lu, kws_frontend_push (hop-sized chunks) %lu\n",
                    (unsigned long)((uint64_t)frame_ticks * cal_instr / cal_ticks / (uint64_t)total),
                    (unsigned long)((uint64_t)push_ticks * cal_instr / cal_ticks / (uint64_t)total));

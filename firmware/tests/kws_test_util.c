@@ -132,3 +132,22 @@ uint32_t kws_rand(uint32_t *state)
     *state = x;
     return x;
 }
+
+static void calibration_loop(uint32_t n)
+{
+#if defined(__arm__)
+    __asm__ volatile("1: subs %0, %0, #1\n\tbne 1b" : "+r"(n) : : "cc");
+#else
+    volatile uint32_t v = n;
+    while (v != 0) {
+        v = v - 1;
+    }
+#endif
+}
+
+uint32_t kws_calibration_ticks(void)
+{
+    kws_board_timer_start();
+    calibration_loop(KWS_CALIBRATION_ITERATIONS);
+    return kws_board_timer_read();
+}

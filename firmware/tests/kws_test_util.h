@@ -13,4 +13,10 @@ int kws_streq(const char *a, const char *b);
 /* xorshift32: the tests' deterministic random numbers. */
 uint32_t kws_rand(uint32_t *state);
 
+/* The benches' ruler: ticks of a loop of exactly KWS_CALIBRATION_INSTRUCTIONS Thumb-2 instructions
+ * (subs + bne per iteration), to turn a board's ticks into instructions. */
+#define KWS_CALIBRATION_ITERATIONS 200000u
+#define KWS_CALIBRATION_INSTRUCTIONS (2ull * KWS_CALIBRATION_ITERATIONS)
+uint32_t kws_calibration_ticks(void);
+
 #endif /* KWS_TEST_UTIL_H */
