@@ -82,12 +82,9 @@ def _ptr(a: np.ndarray, ctype: type) -> ctypes._Pointer:
     return a.ctypes.data_as(ctypes.POINTER(ctype))
 
 
-@pytest.fixture(scope="session")
-def lib(host_build) -> ctypes.CDLL:
-    so = ctypes.CDLL(str(host_build / "libkws.so"))
+def _bind_streaming(so: ctypes.CDLL) -> ctypes.CDLL:
+    """Signatures of the streaming API (state size, init, push), shared by every library the tests load."""
     so.kws_frontend_state_size.restype = ctypes.c_size_t
-    so.kws_frontend_debug_size.restype = ctypes.c_size_t
-    so.kws_frontend_feature_hash.restype = ctypes.c_char_p
     so.kws_frontend_init.argtypes = [ctypes.c_void_p]
     so.kws_frontend_push.argtypes = [
         ctypes.c_void_p,
@@ -96,6 +93,14 @@ def lib(host_build) -> ctypes.CDLL:
         ctypes.POINTER(ctypes.c_int),
         ctypes.POINTER(ctypes.c_int8),
     ]
+    return so
+
+
+@pytest.fixture(scope="session")
+def lib(host_build) -> ctypes.CDLL:
+    so = _bind_streaming(ctypes.CDLL(str(host_build / "libkws.so")))
+    so.kws_frontend_debug_size.restype = ctypes.c_size_t
+    so.kws_frontend_feature_hash.restype = ctypes.c_char_p
     so.kws_frontend_frame.argtypes = [ctypes.POINTER(ctypes.c_int16), ctypes.POINTER(ctypes.c_int8), ctypes.c_void_p]
     so.kws_stage_log2.argtypes = [ctypes.c_int64]
     so.kws_stage_log2.restype = ctypes.c_int16
@@ -282,16 +287,7 @@ def test_other_feature_configs_are_bit_exact_too(host_build, tmp_path, name):
     flags = ["-std=c99", "-pedantic", "-Wall", "-Wextra", "-Werror", "-O2", "-shared", "-fPIC"]
     incs = [f"-I{tmp_path}", f"-I{FIRMWARE / 'include'}", f"-I{FIRMWARE / 'src'}"]
     _assert_ok(subprocess.run(["gcc", *flags, *incs, *srcs, "-o", str(so)], capture_output=True, text=True))
-    other = ctypes.CDLL(str(so))
-    other.kws_frontend_state_size.restype = ctypes.c_size_t
-    other.kws_frontend_init.argtypes = [ctypes.c_void_p]
-    other.kws_frontend_push.argtypes = [
-        ctypes.c_void_p,
-        ctypes.POINTER(ctypes.c_int16),
-        ctypes.c_int,
-        ctypes.POINTER(ctypes.c_int),
-        ctypes.POINTER(ctypes.c_int8),
-    ]
+    other = _bind_streaming(ctypes.CDLL(str(so)))
     rng = np.random.default_rng(8)
     for n in (fc.window_samples - 1, fc.window_samples, 5000):
         for scale in (100, 32768):
