@@ -14,6 +14,7 @@ import os
 import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -70,8 +71,14 @@ def _bank_key(clips: list[layout.Clip], cfg: TinyKwsConfig) -> str:
     return h.hexdigest()[:16]
 
 
+@lru_cache(maxsize=2)
+def _augmenter(noise_roots: tuple[str, ...]) -> Augmenter:
+    # One per worker process: every shard would otherwise read the same noise recordings again.
+    return Augmenter(load_noises([Path(r) for r in noise_roots]))
+
+
 def _augment_shard(paths: list[str], indices: list[int], noise_roots: list[str], seed: int, copies: int) -> np.ndarray:
-    aug = Augmenter(load_noises([Path(r) for r in noise_roots]))
+    aug = _augmenter(tuple(noise_roots))
     audio = []
     for path, idx in zip(paths, indices, strict=True):
         clip = fit_clip(read_wav(path))
@@ -81,7 +88,7 @@ def _augment_shard(paths: list[str], indices: list[int], noise_roots: list[str],
 
 
 def _silence_shard(start: int, count: int, noise_roots: list[str], seed: int) -> np.ndarray:
-    aug = Augmenter(load_noises([Path(r) for r in noise_roots]))
+    aug = _augmenter(tuple(noise_roots))
     n = CONFIG.audio.clip_samples
     audio = [aug.silence(n, np.random.default_rng([seed, 1, start + i])) for i in range(count)]
     return mfcc.mfcc(np.stack(audio))
