@@ -374,7 +374,7 @@ def compare(name: str, model: IntModel, data: bytes, real: np.ndarray, rand: np.
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--task", choices=("kws12", "yes"), default="kws12")
+    p.add_argument("--task", type=layout.check_task, metavar="TASK", default="kws12")
     p.add_argument("--model", type=Path, default=None, help="model .npz or training checkpoint.pt")
     p.add_argument("--n", type=int, default=None, help="real clips (default: all)")
     p.add_argument("--random", type=int, default=200, help="random int8 inputs")

@@ -27,7 +27,7 @@ def summarize(clips: list[layout.Clip], task: str) -> dict:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("data", nargs="+", help="Speech Commands folders (either layout)")
-    parser.add_argument("--task", choices=("kws12", "yes"), default="kws12")
+    parser.add_argument("--task", type=layout.check_task, metavar="TASK", default="kws12")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 

@@ -52,24 +52,39 @@ def split_of(speaker: str, validation_percent: float, testing_percent: float, sa
     return "train"
 
 
+# A task is the 12-class `kws12` or a binary wake-word task named by its word ("yes", "marvin", "hey_tiny").
+_WAKE_WORD_RE = re.compile(r"^[a-z]+(?:_[a-z]+)*$")
+KWS12 = "kws12"
+
+
+def check_task(task: str) -> str:
+    """`task` if it names a task, else TinyKwsError; argparse `type=` for every `--task` option."""
+    if task == KWS12 or (_WAKE_WORD_RE.match(task) and not task.startswith("not_")):
+        return task
+    raise TinyKwsError(
+        f"unknown task {task!r}: expected 'kws12' or a wake word in lowercase letters, words joined by '_'"
+    )
+
+
+def keyword_task(keyword: str) -> str:
+    """The task name of a wake word or short phrase typed by a user: "Hey Tiny" -> "hey_tiny"."""
+    return check_task("_".join(keyword.lower().split()))
+
+
 def label_index(word: str, task: str, labels: LabelConfig = CONFIG.labels) -> int:
-    """Class index of a word for a task: `kws12` (silence, unknown, 10 keywords) or `yes` (wake word)."""
-    if task == "kws12":
+    """Class index of a word for a task: `kws12` (silence, unknown, 10 keywords) or a wake word (0 / 1)."""
+    if task == KWS12:
         names = labels.kws12_labels
         if word in names:
             return names.index(word)
         return names.index(labels.unknown_label)
-    if task == "yes":
-        return int(word == labels.wake_word)
-    raise ValueError(f"unknown task {task!r} (expected 'kws12' or 'yes')")
+    return int(word == check_task(task))
 
 
 def task_labels(task: str, labels: LabelConfig = CONFIG.labels) -> tuple[str, ...]:
-    if task == "kws12":
+    if task == KWS12:
         return labels.kws12_labels
-    if task == "yes":
-        return labels.yes_labels
-    raise ValueError(f"unknown task {task!r} (expected 'kws12' or 'yes')")
+    return (f"not_{check_task(task)}", task)
 
 
 def _read_list(path: Path) -> set[str]:
@@ -100,6 +115,9 @@ def scan(root: str | os.PathLike, source: str | None = None, labels: LabelConfig
     clips = []
     for word_dir in sorted(p for p in root.iterdir() if p.is_dir() and p.name != NOISE_DIR):
         for wav in sorted(word_dir.glob("*.wav")):
+            if not wav.is_file():  # refused here, before a later stage stats or reads it in a worker
+                kind = "a folder" if wav.is_dir() else "a broken link" if wav.is_symlink() else "not a regular file"
+                raise DatasetError(f"{wav}: {kind}, not a WAV clip")
             clips.append(_clip(root, word_dir.name, wav, source, test_layout, val_list, test_list, labels))
     if not clips:
         raise DatasetError(f"{root}: no .wav clips in word folders (not a Speech Commands layout)")

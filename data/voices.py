@@ -199,13 +199,16 @@ _SAY: dict[str, Callable[[Voice, str, float, Path], None]] = {
     FESTIVAL: _festival_say,
 }
 
-_WORD = re.compile(r"^[a-z][a-z']*$")
+# A word, or a short phrase with "_" for its spaces ("hey_tiny"): the folder name and the task name.
+_WORD = re.compile(r"^[a-z][a-z']*(?:_[a-z][a-z']*){0,3}$")
 
 
 def check_word(word: str) -> str:
     """The word, if it is safe to hand to every engine and to use as a folder name; else TinyKwsError."""
     if not _WORD.match(word):
-        raise TinyKwsError(f"word {word!r}: only lower-case letters and apostrophes are allowed")
+        raise TinyKwsError(
+            f"word {word!r}: only lower-case letters and apostrophes, up to four words joined by '_'"
+        )
     return word
 
 
@@ -217,7 +220,7 @@ def say(voice: Voice, word: str, speed: float, out: str | Path) -> None:
     """
     check_word(word)
     out = Path(out)
-    _SAY[voice.engine](voice, word, speed, out)
+    _SAY[voice.engine](voice, word.replace("_", " "), speed, out)
     if not out.exists() or out.stat().st_size <= 44:
         raise SynthError(f"{voice.id} saying {word!r}: no audio written")
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from tinykws.data import layout
 from tinykws.errors import TinyKwsError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--task", choices=("kws12", "yes"), required=True)
+    parser.add_argument("--task", type=layout.check_task, metavar="TASK", required=True)
     parser.add_argument("--model", type=Path, default=None, help="integer model .npz (default: the shipped model)")
     parser.add_argument("--c-dir", type=Path, default=None, help="write kws_model.h and kws_model.c here")
     parser.add_argument("--tflite", type=Path, default=None, metavar="OUT.tflite", help="write a .tflite model")

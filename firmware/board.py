@@ -25,6 +25,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from tinykws.config import BUILD_DIR, CONFIG, REPO_ROOT
+from tinykws.data import layout
 from tinykws.deploy import c_export
 from tinykws.errors import TinyKwsError
 from tinykws.firmware import footprint
@@ -247,7 +248,7 @@ def size_report(model: IntModel, source: str, with_bench: bool) -> dict:
 
 
 def _model_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--task", choices=("kws12", "yes"), default="kws12", help="default kws12")
+    parser.add_argument("--task", type=layout.check_task, metavar="TASK", default="kws12", help="default kws12")
     parser.add_argument("--model", type=Path, default=None, help="integer model .npz (default: the shipped model)")
 
 

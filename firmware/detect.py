@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tinykws.data import layout
 from tinykws.errors import TinyKwsError
 from tinykws.train.detector import Detection, detector_config, keyword_mask
 from tinykws.train.engine import hop_end_seconds
@@ -77,7 +78,7 @@ def run_engine(engine: object, audio: np.ndarray, chunk: int) -> list[Detection]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--task", choices=("kws12", "yes"), required=True)
+    parser.add_argument("--task", type=layout.check_task, metavar="TASK", required=True)
     parser.add_argument("--model", type=Path, default=None, help="integer model .npz (default: the shipped model)")
     parser.add_argument("--engine", choices=("python", "c"), default="python", help="default python")
     parser.add_argument("wav", type=Path, metavar="IN.wav")

@@ -28,6 +28,7 @@ from typing import TextIO
 import numpy as np
 
 from tinykws.config import CONFIG
+from tinykws.data import layout
 from tinykws.errors import TinyKwsError
 from tinykws.firmware.detect import output_lines, scores_record
 from tinykws.train.detector import detector_config
@@ -40,7 +41,7 @@ NO_AUDIO_SECONDS = 5.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--task", choices=("kws12", "yes"), default="yes", help="default yes")
+    parser.add_argument("--task", type=layout.check_task, metavar="TASK", default="yes", help="default yes")
     parser.add_argument("--model", type=Path, default=None, help="integer model .npz (default: the shipped model)")
     parser.add_argument("--engine", choices=("python", "c"), default="python", help="default python")
     parser.add_argument("--device", default=None, help="input device index or name (see --list-devices)")

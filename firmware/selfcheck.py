@@ -38,7 +38,7 @@ def _run(cmd: list[str]) -> list[str]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--task", default="yes", choices=("kws12", "yes"))
+    ap.add_argument("--task", default="yes", type=layout.check_task, metavar="TASK")
     ap.add_argument("--model", type=Path, default=None)
     ap.add_argument("--clips", type=int, default=6)
     args = ap.parse_args()

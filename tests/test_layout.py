@@ -9,6 +9,7 @@ from tinykws.cli import main
 from tinykws.config import CONFIG
 from tinykws.data import layout
 from tinykws.data.wav import write_wav
+from tinykws.errors import TinyKwsError
 
 TONE = (np.sin(np.arange(1600) / 3.0) * 1000).astype(np.int16)
 
@@ -69,8 +70,12 @@ def test_labels_of_both_tasks():
     assert layout.label_index("marvin", "kws12") == names.index("_unknown_")
     assert layout.label_index("_silence_", "kws12") == 0
     assert [layout.label_index(w, "yes") for w in ("yes", "no", "yet", "_silence_")] == [1, 0, 0, 0]
-    with pytest.raises(ValueError):
-        layout.label_index("yes", "kws35")
+    assert layout.task_labels("marvin") == ("not_marvin", "marvin")
+    assert [layout.label_index(w, "marvin") for w in ("marvin", "yes", "_silence_")] == [1, 0, 0]
+    assert layout.keyword_task("  Hey   Tiny ") == "hey_tiny"
+    for bad in ("kws35x!", "Yes", "not_yes", "two  words", "", "hey-tiny"):
+        with pytest.raises(TinyKwsError, match="unknown task"):
+            layout.check_task(bad)
 
 
 def test_not_a_dataset_is_a_clear_error(tmp_path, capsys):

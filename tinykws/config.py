@@ -220,6 +220,38 @@ class DetectorConfig:
 
 
 @dataclass(frozen=True)
+class StreamConfig:
+    """Long test streams for `tinykws stream-eval`: what a listening device hears, built from held-out clips.
+
+    Positive streams: every wake-word clip once, each after one or two other words, over a continuous noise
+    bed at each of `snrs_db` (None: no added noise, only the clips' own recording noise). The negative stream:
+    `negative_hours` of every other word and silence, noise switching recording and SNR every minute or so.
+    Speech is set to a random active level in `speech_dbfs`; the noise bed sits `snr` dB below
+    `reference_dbfs`, the middle of that range, so a clip's own SNR varies around the nominal one as it would
+    in a room.
+    """
+
+    snrs_db: tuple[float | None, ...] = (None, 20.0, 10.0)
+    negative_hours: float = 2.0
+    speech_dbfs: tuple[float, float] = (-32.0, -18.0)
+    reference_dbfs: float = -25.0
+    gap_seconds: tuple[float, float] = (0.3, 1.5)  # pause between consecutive words
+    negative_snrs_db: tuple[float, ...] = (30.0, 20.0, 10.0, 5.0)
+    noise_segment_seconds: tuple[float, float] = (30.0, 90.0)
+    pause_probability: float = 0.05  # chance that a word is followed by a long pause of noise only
+    pause_seconds: tuple[float, float] = (5.0, 20.0)
+    # A detection counts as the hit of a wake word if it comes between the clip's start and its end plus
+    # this: the detector fires once the smoothed window has seen the word, a few hops after it ends.
+    hit_tail_seconds: float = 0.75
+    target_fa_per_hour: float = 0.5
+    # Detector settings searched on the validation streams (the threshold is swept for each pair). The
+    # refractory period stays near a word's length so a long refractory cannot hide false accepts.
+    smoothing_grid: tuple[int, ...] = (3, 5, 8, 12)
+    refractory_grid: tuple[int, ...] = (25, 50, 75)
+    seed: int = 2026
+
+
+@dataclass(frozen=True)
 class TinyKwsConfig:
     audio: AudioConfig = field(default_factory=AudioConfig)
     features: FeatureConfig = field(default_factory=FeatureConfig)
@@ -229,6 +261,7 @@ class TinyKwsConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     detector: DetectorConfig = field(default_factory=DetectorConfig)
+    stream: StreamConfig = field(default_factory=StreamConfig)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

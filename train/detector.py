@@ -5,9 +5,8 @@ DetectorConfig semantics (tinykws/config.py), pinned down where the docstring le
 - score[k] = logit[k] - max(logit[j], j != k), in int (|score| <= 255);
 - each class's scores are summed over the last `smoothing_hops` hops that had logits; nothing fires before
   the first `smoothing_hops` such hops (a partial sum would favour the first hops of a stream);
-- only keyword classes can fire (labels in `CONFIG.labels.keywords`: never `_silence_`, `_unknown_` or
-  `not_yes`); among them the largest sum wins, ties to the lowest class index, and it fires when that sum is
-  >= threshold * smoothing_hops;
+- only keyword classes can fire (never `_silence_`, `_unknown_` or `not_<word>`); among them the largest sum
+  wins, ties to the lowest class index, and it fires when that sum is >= threshold * smoothing_hops;
 - after a detection at hop h, hops h+1 .. h+refractory_hops cannot fire; the sums keep running meanwhile.
 """
 
@@ -32,8 +31,9 @@ class Detection:
 
 
 def keyword_mask(labels: Sequence[str], lc: LabelConfig = CONFIG.labels) -> np.ndarray:
-    """(classes,) bool: which classes may fire."""
-    return np.array([label in lc.keywords for label in labels], dtype=bool)
+    """(classes,) bool: which classes may fire: every word class, never silence, unknown or `not_<word>`."""
+    rest = (lc.silence_label, lc.unknown_label)
+    return np.array([label not in rest and not label.startswith("not_") for label in labels], dtype=bool)
 
 
 def detector_config(model: IntModel) -> DetectorConfig:

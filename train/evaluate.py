@@ -13,6 +13,7 @@ from tinykws.config import BUILD_DIR, CONFIG, REPO_ROOT
 from tinykws.data import layout
 from tinykws.errors import TinyKwsError
 from tinykws.train import dataset, metrics
+from tinykws.train.detector import keyword_mask
 from tinykws.train.int_model import IntModel, check_feature_hash
 
 MODELS_DIR = REPO_ROOT / "models"
@@ -32,7 +33,7 @@ def load_model(task: str, path: Path | None) -> tuple[IntModel, Path]:
 
 
 def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--task", choices=("kws12", "yes"), required=True)
+    parser.add_argument("--task", type=layout.check_task, metavar="TASK", required=True)
     parser.add_argument("--model", type=Path, default=None, help="integer model .npz (default: the shipped model)")
     parser.add_argument("--data", type=Path, required=True, help="Speech Commands folder (either layout)")
     parser.add_argument("--split", default="all", choices=("all", *layout.SPLITS), help="only clips of this split")
@@ -47,8 +48,13 @@ def run_eval(args: argparse.Namespace) -> int:
         clips = [c for c in clips if c.split == args.split]
     if not clips:
         raise TinyKwsError(f"{args.data}: no clips in split {args.split}")
-    feats = dataset.clean_features(clips)
     labels = dataset.labels_for(np.array([c.word for c in clips]), args.task)
+    # A keyword without clips would print a blank recall as if measured: refused before computing features.
+    keywords = keyword_mask(model.labels)
+    absent = [name for i, name in enumerate(model.labels) if keywords[i] and not np.any(labels == i)]
+    if absent:
+        raise TinyKwsError(f"{args.data}: no clips of {', '.join(absent)} (split {args.split}, task {args.task})")
+    feats = dataset.clean_features(clips)
     m = metrics.summarize(labels, model.run_batch(feats), model.labels)
     png = args.png or BUILD_DIR / "eval" / f"confusion_{args.task}.png"
     png.parent.mkdir(parents=True, exist_ok=True)
@@ -64,7 +70,7 @@ def run_eval(args: argparse.Namespace) -> int:
 
 
 def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--task", choices=("kws12", "yes"), required=True)
+    parser.add_argument("--task", type=layout.check_task, metavar="TASK", required=True)
     parser.add_argument("features", type=Path, metavar="FEATURES.npz", help="output of `tinykws features`")
     parser.add_argument("--model", type=Path, default=None, help="integer model .npz (default: the shipped model)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
