@@ -34,6 +34,10 @@ COMMANDS: dict[tuple[str | None, str], tuple[str, str]] = {
         "tinykws.train.evaluate:eval_command",
         "accuracy of the integer model on a Speech Commands folder",
     ),
+    (None, "stream-eval"): (
+        "tinykws.train.stream_eval",
+        "false rejects and false accepts per hour on long streams; tunes the detector",
+    ),
     (None, "predict"): ("tinykws.train.evaluate:predict_command", "int8 model outputs for a features .npz"),
     (None, "export"): (
         "tinykws.deploy.export",
@@ -105,10 +109,10 @@ def _expand_default_subcommand(argv: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     argv = _expand_default_subcommand(list(sys.argv[1:] if argv is None else argv))
-    args = build_parser(_selected(argv)).parse_args(argv)
-    command = _load(args._module)
     try:
-        return int(command.run(args) or 0)
+        # Parsing is inside the try: an argparse `type=` check (layout.check_task) raises TinyKwsError.
+        args = build_parser(_selected(argv)).parse_args(argv)
+        return int(_load(args._module).run(args) or 0)
     except TinyKwsError as e:
         print(f"tinykws: {e}", file=sys.stderr)
         return e.exit_code
