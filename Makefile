@@ -8,13 +8,15 @@ STAMP := $(VENV)/.tinykws-installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # TTS voices for the offline corpus (festvox-* are festival's English voices in Debian 12); the Cortex-M4
 # cross toolchain and QEMU for the firmware (--no-install-recommends keeps them small); PortAudio for the
-# microphone demo and a PulseAudio server whose null sink is the tests' virtual microphone.
+# microphone demo and a PulseAudio server whose null sink is the tests' virtual microphone; clang with its
+# libFuzzer and sanitizer runtimes for the firmware fuzz targets (firmware/fuzz); valgrind for callgrind's
+# instruction counts (firmware engine bench, bench/speed.py).
 APT_PACKAGES := espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts sox \
 	gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm \
-	libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins
+	libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins clang libclang-rt-14-dev valgrind
 PYTHON ?= python3
 
-.PHONY: install apt run test lint clean
+.PHONY: install apt run keyword test lint clean
 
 install: apt $(STAMP)
 
@@ -48,6 +50,8 @@ run: install
 		else $(BIN)/tinykws train --task $$t || exit 1; fi; \
 	done
 	$(BIN)/python -m tinykws.train.summary
+	# The wake word's detector (window, threshold, refractory) tuned on validation-speaker streams.
+	$(BIN)/tinykws stream-eval --task yes --model build/runs/yes/model.npz --apply --no-progress
 	@for t in $(TASKS); do \
 		$(BIN)/tinykws export --task $$t --model build/runs/$$t/model.npz --c-dir build/export/$$t \
 			--tflite build/export/$$t/$$t.tflite || exit 1; \
@@ -56,6 +60,23 @@ run: install
 	$(BIN)/tinykws firmware build --board mps2-an386 --model build/runs/yes/model.npz --task yes
 	$(BIN)/tinykws firmware size --board mps2-an386 --model build/runs/yes/model.npz --task yes
 	$(BIN)/python -m tinykws.firmware.selfcheck --task yes --model build/runs/yes/model.npz
+
+# A custom wake word end to end: `make keyword WORD=marvin` (or a phrase: WORD="hey tiny"). Its positives
+# are synthesised by the local voices; real clips of it are never trained on, only measured on.
+keyword: install
+	@test -n "$(WORD)" || { echo 'usage: make keyword WORD="word or short phrase"' >&2; exit 2; }
+	$(BIN)/tinykws data synth
+	$(BIN)/tinykws features build
+	@t=$$($(BIN)/python -c 'import sys; from tinykws.data.layout import keyword_task; print(keyword_task(sys.argv[1]))' \
+		"$(WORD)") || exit 2; d=build/runs/$$t; set -e; \
+	if [ -f $$d/model.npz ]; then echo "train $$t: done ($$d/model.npz)"; \
+	elif [ -f $$d/checkpoint.pt ]; then $(BIN)/tinykws train --keyword "$(WORD)" --resume; \
+	else $(BIN)/tinykws train --keyword "$(WORD)"; fi; \
+	$(BIN)/tinykws stream-eval --task $$t --model $$d/model.npz --apply --no-progress; \
+	$(BIN)/tinykws export --task $$t --model $$d/model.npz --c-dir build/export/$$t --tflite build/export/$$t/$$t.tflite; \
+	$(BIN)/tinykws firmware build --board host --model $$d/model.npz --task $$t; \
+	$(BIN)/tinykws firmware build --board mps2-an386 --model $$d/model.npz --task $$t; \
+	$(BIN)/tinykws firmware size --board mps2-an386 --model $$d/model.npz --task $$t
 
 test: install
 	$(BIN)/pytest -q

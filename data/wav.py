@@ -41,6 +41,8 @@ def _parse_chunks(path: Path, blob: bytes) -> tuple[tuple[int, int, int, int], b
         raise _fail(path, "empty file (0 bytes), not a WAV")
     if len(blob) < 12:
         raise _fail(path, f"truncated header ({len(blob)} bytes), not a complete WAV")
+    if blob[:4] in (b"RF64", b"BW64"):
+        raise _fail(path, f"{blob[:4].decode()} WAV (the variant for over 4 GB) is not supported")
     if blob[:4] != b"RIFF" or blob[8:12] != b"WAVE":
         raise _fail(path, "not a WAV file (no RIFF/WAVE header)")
     fmt = None
@@ -144,6 +146,8 @@ def read_wav(
     if len(data) == 0:
         raise _fail(path, "no audio samples (zero-length data)")
     if tag == _PCM and bits == 16 and channels == 1 and rate == want_rate:
+        if len(data) % 2:
+            raise _fail(path, f"truncated data: {len(data)} bytes is not a whole number of 2-byte samples")
         return np.frombuffer(data, "<i2").astype(np.int16)
     if not convert:
         raise _fail(

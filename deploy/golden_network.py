@@ -57,7 +57,7 @@ def stream_logits(model: IntModel, frames: np.ndarray) -> np.ndarray:
 
 def _write(out: Path, name: str, arr: np.ndarray) -> dict:
     arr = np.ascontiguousarray(arr, dtype=np.int8)
-    arr.tofile(out / name)
+    (out / name).write_bytes(arr.tobytes())  # not tofile: numpy's C-stdio write can lose a full disk's error
     return {"file": name, "shape": list(arr.shape)}
 
 

@@ -336,6 +336,7 @@ def model_metadata(model: IntModel) -> dict[str, bytes]:
     for key, name in ((schema.META_TASK, "task"), (schema.META_GIT, "git")):
         if model.meta.get(name):
             meta[key] = str(model.meta[name]).encode()
+    meta[schema.META_CHECKSUM] = schema.CHECKSUM_PLACEHOLDER  # tflite_bytes fills it in once the file is built
     return meta
 
 
@@ -390,7 +391,10 @@ def tflite_bytes(model: IntModel) -> bytes:
     tflite.ModelAddBuffers(b, buf_vec)
     tflite.ModelAddMetadata(b, meta_vec)
     b.Finish(tflite.ModelEnd(b), file_identifier=schema.FILE_IDENTIFIER)
-    return bytes(b.Output())
+    data = bytes(b.Output())
+    start = schema.checksum_offset(data)
+    digest = schema.file_checksum(data, start).encode()
+    return data[:start] + digest + data[start + len(digest) :]
 
 
 def write_tflite(model: IntModel, path: str | os.PathLike) -> None:

@@ -9,6 +9,7 @@ file at Prepare time. The integer model's own multipliers must equal those, or n
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 
@@ -33,6 +34,10 @@ META_VERSION = "tinykws.version"
 META_INPUT_FRAMES = "tinykws.input_frames"
 META_TASK = "tinykws.task"  # these two only when the model knows them (a trained model's meta)
 META_GIT = "tinykws.git"
+# sha256 (hex) of the whole file read with this entry's own 64 bytes as ASCII zeros. A flatbuffer has no
+# integrity check of its own, and a flipped weight byte still parses: this is what tells such a file apart.
+META_CHECKSUM = "tinykws.sha256"
+CHECKSUM_PLACEHOLDER = b"0" * 64
 
 _DTYPES = {
     tflite.TensorType.INT8: np.dtype(np.int8),
@@ -204,6 +209,23 @@ def _parse(data: bytes) -> TfliteGraph:
     )
 
 
+def checksum_offset(data: bytes) -> int | None:
+    """File offset of the META_CHECKSUM entry's 64 bytes; None if the file has no such entry."""
+    model = tflite.Model.GetRootAs(data, 0)
+    for i in range(model.MetadataLength()):
+        m = model.Metadata(i)
+        buf = model.Buffers(m.Buffer())
+        if m.Name() == META_CHECKSUM.encode() and buf.DataLength() == len(CHECKSUM_PLACEHOLDER):
+            return buf._tab.Vector(buf._tab.Offset(4))  # the generated code's own accessor of a vector's bytes
+    return None
+
+
+def file_checksum(data: bytes, start: int) -> str:
+    """The META_CHECKSUM of a file whose checksum entry starts at byte `start`."""
+    end = start + len(CHECKSUM_PLACEHOLDER)
+    return hashlib.sha256(data[:start] + CHECKSUM_PLACEHOLDER + data[end:]).hexdigest()
+
+
 def read_tflite(data: bytes, name: str = "model") -> TfliteGraph:
     """Parse a .tflite flatbuffer; TinyKwsError (one line naming `name`) if it is not a readable one."""
     if len(data) < 8 or data[4:8] != FILE_IDENTIFIER:
@@ -214,4 +236,9 @@ def read_tflite(data: bytes, name: str = "model") -> TfliteGraph:
         raise TinyKwsError(f"{name}: corrupt TFLite file ({type(e).__name__}: {e})".splitlines()[0]) from None
     if graph.version != SCHEMA_VERSION:
         raise TinyKwsError(f"{name}: TFLite schema version {graph.version}, expected {SCHEMA_VERSION}")
+    want = graph.meta_text(META_CHECKSUM)
+    if want is not None:
+        start = checksum_offset(data)
+        if start is None or file_checksum(data, start) != want:
+            raise TinyKwsError(f"{name}: corrupt TFLite file ({META_CHECKSUM} does not match: changed after export)")
     return graph

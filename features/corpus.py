@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import os
+import signal
 import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -36,12 +38,21 @@ def _shard_key(paths: list[Path]) -> str:
     return h.hexdigest()[:20]
 
 
+def ignore_ctrl_c() -> None:
+    """Worker initializer: Ctrl-C reaches the whole process group, and a worker killed by it while idle hangs
+    the pool; the parent alone handles it (cancels what is queued, waits for the shards in flight)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _compute_shard(paths: list[Path], dest: Path) -> Path:
     audio = np.stack([fit_clip(read_wav(p)) for p in paths])
     feats = mfcc.mfcc(audio)
+    # Serialised in memory: np.save to a file writes through C stdio, which loses a full disk's error and would
+    # leave a short shard that the next run takes as done.
+    blob = io.BytesIO()
+    np.save(blob, feats)
     with atomic_path(dest, suffix=".npy") as tmp:
-        with open(tmp, "wb") as f:
-            np.save(f, feats)
+        tmp.write_bytes(blob.getbuffer())
     return dest
 
 
@@ -61,7 +72,7 @@ def build_features(
         total=len(paths), initial=len(paths) - sum(len(s) for s, _ in todo), unit="clip",
         desc="features", disable=not progress, file=sys.stderr,
     )
-    with bar, ProcessPoolExecutor(max_workers=jobs) as pool:
+    with bar, ProcessPoolExecutor(max_workers=jobs, initializer=ignore_ctrl_c) as pool:
         futures = {pool.submit(_compute_shard, s, d): len(s) for s, d in todo}
         try:
             for fut in as_completed(futures):
@@ -94,12 +105,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output .npz (default {DEFAULT_OUT})")
     parser.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
     roots = args.data or layout.default_roots()
     if not roots:
         raise TinyKwsError("no corpus found: run `tinykws data synth` or pass --data DIR")
-    out, n, computed = build_features(roots, args.out, args.jobs)
+    out, n, computed = build_features(roots, args.out, args.jobs, progress=not args.no_progress)
     print(f"{n} clips from {len(roots)} folder(s) -> {out} ({computed} shard(s) computed, rest cached)")
     return 0

@@ -74,7 +74,8 @@ def _write_clip(out: Path, name: str, audio: np.ndarray, skip: tuple[str, ...]) 
             continue
         arr = np.ascontiguousarray(arr)
         fname = f"{name}.{stage}.bin"
-        arr.astype(arr.dtype.newbyteorder("<")).tofile(out / fname)
+        # write_bytes, not tofile: numpy's C-stdio write loses a full disk's error and leaves a short file.
+        (out / fname).write_bytes(arr.astype(arr.dtype.newbyteorder("<")).tobytes())
         entry["stages"][stage] = {"file": fname, "dtype": arr.dtype.str.lstrip("<>|="), "shape": list(arr.shape)}
     return entry
 

@@ -9,6 +9,8 @@ that model and this front end.
 from __future__ import annotations
 
 import ctypes
+import struct
+from pathlib import Path
 
 import numpy as np
 
@@ -77,12 +79,35 @@ def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
     return lib
 
 
+def _whole_elf(path: Path) -> bool:
+    """True if `path` is a 64-bit little-endian ELF file that holds its section header table (written last)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(64)
+        size = path.stat().st_size
+    except OSError:
+        return False
+    if len(head) < 64 or head[:6] != b"\x7fELF\x02\x01":
+        return False
+    (shoff,) = struct.unpack_from("<Q", head, 0x28)
+    shentsize, shnum = struct.unpack_from("<HH", head, 0x3A)
+    return shoff + shentsize * shnum <= size
+
+
 def load_library(model: IntModel, source: str = "an in-memory model") -> ctypes.CDLL:
     """Build (if needed) and load libkws_engine.so for `model`; refuses a library built from another model."""
     from tinykws.firmware import board
 
     out = board.build(model, "host", source)
-    lib = _declare(ctypes.CDLL(str(out / "libkws_engine.so")))
+    so = out / "libkws_engine.so"
+    if not _whole_elf(so):
+        # A link cut short (full disk, power loss) leaves a file newer than its sources, which make trusts and
+        # which would crash this process with SIGBUS when mapped: build it again instead.
+        so.unlink(missing_ok=True)
+        out = board.build(model, "host", source)
+        if not _whole_elf(so):
+            raise TinyKwsError(f"{so}: not a complete shared library, even after a rebuild")
+    lib = _declare(ctypes.CDLL(str(so)))
     described = lib.kws_engine_model().contents
     if described.model_id.decode() != model_fingerprint(model)[:12]:
         raise TinyKwsError(f"{out}: library was built for model {described.model_id.decode()}, not this one")
@@ -114,6 +139,11 @@ class CEngine:
         if self.record:
             self.lib.kws_engine_set_hop_callback(self.state, self._callback, None)
         self.hops: list[HopRecord] = []
+
+    def set_record(self, on: bool) -> None:
+        """Start or stop keeping `hops` mid-stream: a long run (bench/soak.py) records only where it compares."""
+        self.record = on
+        self.lib.kws_engine_set_hop_callback(self.state, self._callback if on else HOP_CALLBACK(), None)
 
     def _on_hop(self, _user: int, hop_ptr: ctypes._Pointer) -> None:
         h = hop_ptr.contents

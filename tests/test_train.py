@@ -245,8 +245,10 @@ def test_eval_and_predict_cli(real_dir, tmp_path, capsys):
     from tinykws.cli import main
 
     png = tmp_path / "cm.png"
-    assert main(["eval", "--task", "yes", "--data", str(real_dir), "--split", "validation", "--json", "--png",
-                 str(png)]) == 0  # fmt: skip
+    assert (
+        main(["eval", "--task", "yes", "--data", str(real_dir), "--split", "validation", "--json", "--png", str(png)])
+        == 0
+    )
     m = json.loads(capsys.readouterr().out)
     assert {"accuracy", "n", "per_class", "frr", "far"} <= m.keys() and m["n"] > 400
     assert png.stat().st_size > 1000
@@ -277,3 +279,41 @@ def test_model_for_another_front_end_is_refused(tmp_path, capsys):
     assert main(["predict", "--task", "yes", "--model", str(bad), str(feats)]) != 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "trained on features 000000000000" in err[0]
+
+
+def test_custom_keyword_trains_on_synthetic_positives_only(tiny_data, tmp_path, monkeypatch):
+    from tinykws.data import synth
+    from tinykws.train import trainer
+
+    # "left" has real clips in tiny_data: keyword mode must train on its synthetic takes only.
+    words_dir = tmp_path / "synth-words"
+    monkeypatch.setattr(trainer, "KEYWORD_SYNTH_DIR", words_dir)
+    real_build = synth.build_corpus
+    monkeypatch.setattr(synth, "build_corpus", lambda **kw: real_build(**kw, limit_voices=4, jobs=2))
+    assert trainer.keyword_roots("left", [tiny_data], progress=False) == [words_dir]
+    assert len(list((words_dir / "left").glob("*.wav"))) == 4 * CONFIG.synth.variations_per_voice
+    assert trainer.keyword_roots("left", [words_dir], progress=False) == []  # already there: no synthesis
+
+    run = Run(
+        "left",
+        tmp_path / "run",
+        [tiny_data],
+        cfg=TINY,
+        bank_dir=tmp_path / "bank",
+        progress=False,
+        extra_roots=[words_dir],
+        synthetic_positives=True,
+    )
+    run.prepare_data()
+    positive = run.bank.words == "left"
+    assert positive.any() and set(run.bank.sources[positive]) == {"synth"}
+    assert (run.bank.sources == "real").any(), "real clips of the other words are negatives"
+    assert run.data_description["positives"] == "synthetic only"
+    # Real clips of the word are what it is measured on: they stay in validation.
+    assert run.val["real"][1].sum() > 0
+    report = run.finish(run.train(resume=False, progress=False))
+    model = im.IntModel.load(tmp_path / "run" / "model.npz")
+    assert model.labels == ("not_left", "left") and report["val_real"]["int8"]["n"] > 0
+    from tinykws.train.detector import keyword_mask
+
+    assert keyword_mask(model.labels).tolist() == [False, True]

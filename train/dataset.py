@@ -27,6 +27,7 @@ from tinykws.data.augment import Augmenter
 from tinykws.data.wav import fit_clip, read_wav
 from tinykws.errors import TinyKwsError
 from tinykws.features import mfcc
+from tinykws.features.corpus import ignore_ctrl_c
 
 BANK_DIR = BUILD_DIR / "train"
 _SHARD = 200
@@ -41,6 +42,13 @@ class Bank:
 
     def __len__(self) -> int:
         return len(self.features)
+
+    def select(self, rows: np.ndarray) -> Bank:
+        return Bank(self.features[rows], self.words[rows], self.speakers[rows], self.sources[rows])
+
+
+def concat_banks(a: Bank, b: Bank) -> Bank:
+    return Bank(*(np.concatenate([getattr(a, f), getattr(b, f)]) for f in ("features", "words", "speakers", "sources")))
 
 
 def load_noises(roots: list[Path]) -> list[np.ndarray]:
@@ -114,7 +122,7 @@ def build_bank(
     sil_counts = [min(_SHARD, cfg.train.silence_clips - s) for s in range(0, cfg.train.silence_clips, _SHARD)]
     silence: list[np.ndarray | None] = [None] * len(sil_counts)
     with (
-        ProcessPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool,
+        ProcessPoolExecutor(max_workers=jobs or os.cpu_count() or 1, initializer=ignore_ctrl_c) as pool,
         tqdm(
             total=len(clips) + cfg.train.silence_clips,
             unit="clip",
@@ -132,13 +140,19 @@ def build_bank(
             futs[f] = ("clips", s, len(part))
         for i, cnt in enumerate(sil_counts):
             futs[pool.submit(_silence_shard, i * _SHARD, cnt, roots, seed)] = ("silence", i, cnt)
-        for f in as_completed(futs):
-            kind, s, cnt = futs[f]
-            if kind == "clips":
-                feats[s : s + cnt] = list(f.result())
-            else:
-                silence[s] = f.result()
-            bar.update(cnt)
+        try:
+            for f in as_completed(futs):
+                kind, s, cnt = futs[f]
+                if kind == "clips":
+                    feats[s : s + cnt] = list(f.result())
+                else:
+                    silence[s] = f.result()
+                bar.update(cnt)
+        except BaseException:
+            # Ctrl-C or a bad clip: drop the queued shards rather than compute the whole bank before stopping.
+            for f in futs:
+                f.cancel()
+            raise
     clip_feats = np.stack(feats).reshape(-1, *feats[0].shape[1:]) if clips else np.zeros((0, 49, 10), np.int8)
     sil = np.concatenate(silence) if silence else np.zeros((0, *clip_feats.shape[1:]), np.int8)
     bank = Bank(

@@ -248,27 +248,32 @@ class IntModel:
             raise TinyKwsError(f"{path}: no such model file") from None
         except Exception as e:  # a truncated zip, a foreign npz, bad JSON: all one message to the user
             raise TinyKwsError(f"{path}: not a tinykws integer model ({type(e).__name__})") from None
-        if header.get("format") != "tinykws-int-model/1":
-            raise TinyKwsError(f"{path}: unknown model format {header.get('format')!r}")
-        layers = []
-        for i, spec in enumerate(header["layers"]):
-            layers.append(
-                ConvLayer(
-                    **spec,
-                    **{n: arrays[f"l{i}_{n}"] for n in ("weight", "bias", "multiplier", "shift", "weight_scales")},
+        if not isinstance(header, dict) or header.get("format") != "tinykws-int-model/1":
+            fmt = header.get("format") if isinstance(header, dict) else None
+            raise TinyKwsError(f"{path}: unknown model format {fmt!r}")
+        try:
+            layers = []
+            for i, spec in enumerate(header["layers"]):
+                layers.append(
+                    ConvLayer(
+                        **spec,
+                        **{n: arrays[f"l{i}_{n}"] for n in ("weight", "bias", "multiplier", "shift", "weight_scales")},
+                    )
                 )
+            return cls(
+                layers=layers[:-1],
+                pool=AveragePool(**header["pool"]),
+                classifier=layers[-1],
+                labels=tuple(header["labels"]),
+                input_scale=header["input_scale"],
+                input_zero_point=header["input_zero_point"],
+                input_frames=header["input_frames"],
+                feature_hash=header["feature_hash"],
+                meta=header.get("meta", {}),
             )
-        return cls(
-            layers=layers[:-1],
-            pool=AveragePool(**header["pool"]),
-            classifier=layers[-1],
-            labels=tuple(header["labels"]),
-            input_scale=header["input_scale"],
-            input_zero_point=header["input_zero_point"],
-            input_frames=header["input_frames"],
-            feature_hash=header["feature_hash"],
-            meta=header.get("meta", {}),
-        )
+        except (KeyError, IndexError, TypeError) as e:  # an array or header field missing or of the wrong kind
+            what = f"no {e.args[0]}" if isinstance(e, KeyError) else f"{type(e).__name__}: {e}"
+            raise TinyKwsError(f"{path}: corrupt tinykws integer model ({what})".splitlines()[0]) from None
 
 
 def check_feature_hash(model: IntModel, path: str | os.PathLike) -> None:

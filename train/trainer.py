@@ -8,8 +8,11 @@ function of (seed, epoch) and the network has no dropout.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import io
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -26,6 +29,7 @@ from tinykws.train import dataset, metrics
 
 DEFAULT_RUNS = BUILD_DIR / "runs"
 FEATURES_NPZ = BUILD_DIR / "features" / "corpus.npz"
+KEYWORD_SYNTH_DIR = BUILD_DIR / "data" / "synth-words"  # custom wake words not in the main synthetic corpus
 
 
 def git_revision() -> str:
@@ -71,25 +75,58 @@ class Run:
         cfg: TinyKwsConfig = CONFIG,
         bank_dir: Path = dataset.BANK_DIR,
         progress: bool = True,
+        extra_roots: list[Path] | None = None,
+        synthetic_positives: bool = False,
     ) -> None:
         self.task, self.out, self.roots, self.cfg = task, out, roots, cfg
         self.bank_dir, self.progress = bank_dir, progress
+        # Extra folders (a custom wake word's synthetic clips) get a bank of their own, so the big shared
+        # bank of `roots` stays cached; with `synthetic_positives` real clips of the wake word are never
+        # trained on (they are what a synthetic-only wake word is measured on).
+        self.extra_roots = list(extra_roots or [])
+        self.synthetic_positives = synthetic_positives
         self.names = layout.task_labels(task)
         self.ckpt_path = out / "checkpoint.pt"
 
+    def _trainable(self, clip: layout.Clip) -> bool:
+        return clip.split == "train" and not (
+            self.synthetic_positives and clip.source == "real" and clip.word == self.task
+        )
+
     def prepare_data(self) -> None:
-        clips = [c for root in self.roots for c in layout.scan(root)]
+        main = [c for root in self.roots for c in layout.scan(root)]
+        extra = [c for root in self.extra_roots for c in layout.scan(root)]
+        clips = main + extra
         self.data_description = {
-            "roots": [str(r) for r in self.roots],
+            "roots": [str(r) for r in self.roots + self.extra_roots],
+            "positives": "synthetic only" if self.synthetic_positives else "real and synthetic",
             "train_clips": {
-                s: sum(1 for c in clips if c.split == "train" and c.source == s) for s in ("real", "synth")
+                s: sum(1 for c in clips if self._trainable(c) and c.source == s) for s in ("real", "synth")
             },
             "validation_clips": {
                 s: sum(1 for c in clips if c.split == "validation" and c.source == s) for s in ("real", "synth")
             },
         }
-        train = [c for c in clips if c.split == "train"]
+        # A class without training clips is refused now, not by epoch_indices after the feature bank is built.
+        words = [c.word for c in clips if self._trainable(c)] + [self.cfg.labels.silence_label] * bool(
+            self.cfg.train.silence_clips
+        )
+        have = set(dataset.labels_for(np.array(words), self.task).tolist())
+        missing = [name for i, name in enumerate(self.names) if i not in have]
+        if missing:
+            where = ", ".join(map(str, self.roots + self.extra_roots))
+            raise TinyKwsError(f"{where}: no training clips of {', '.join(missing)} (task {self.task})")
+        train = [c for c in main if c.split == "train"]
         self.bank = dataset.build_bank(train, self.roots, self.cfg, bank_dir=self.bank_dir, progress=self.progress)
+        if extra:
+            no_silence = dataclasses.replace(self.cfg, train=dataclasses.replace(self.cfg.train, silence_clips=0))
+            more = [c for c in extra if c.split == "train"]
+            extra_bank = dataset.build_bank(
+                more, self.roots, no_silence, bank_dir=self.bank_dir, progress=self.progress
+            )
+            self.bank = dataset.concat_banks(self.bank, extra_bank)
+        if self.synthetic_positives:
+            self.bank = self.bank.select(~((self.bank.sources == "real") & (self.bank.words == self.task)))
         self.bank_labels = dataset.labels_for(self.bank.words, self.task)
         self.val = {}
         for source in ("real", "synth"):
@@ -112,11 +149,7 @@ class Run:
         start = 0
         state = None
         if resume:
-            if not self.ckpt_path.exists():
-                raise TinyKwsError(f"{self.ckpt_path}: nothing to resume (no checkpoint)")
-            state = torch.load(self.ckpt_path, weights_only=False)
-            if state["config"] != self.cfg.to_dict() or state["task"] != self.task:
-                raise TinyKwsError(f"{self.ckpt_path}: checkpoint was made with another config or task; start afresh")
+            state = self.load_checkpoint()
             net.load_state_dict(state["float_state"])
             history, start = state["history"], state["epoch"]
         elif self.ckpt_path.exists() and not (self.out / "model.npz").exists():
@@ -197,14 +230,39 @@ class Run:
         seconds = sum(h.get("epoch_seconds", 0.0) for h in history)  # over all sessions of a resumed run
         return {"history": history, "seconds": seconds, "float_net": net, "qat_net": qat}
 
+    def load_checkpoint(self) -> dict:
+        """The state `_checkpoint` saved; one line if it is unreadable or was made for another task or config."""
+        torch = _torch()
+        if not self.ckpt_path.exists():
+            raise TinyKwsError(f"{self.ckpt_path}: no checkpoint (nothing to resume or export)")
+        try:
+            state = torch.load(self.ckpt_path, weights_only=False)
+        except Exception as e:  # a truncated zip, random bytes, a foreign pickle: all one message
+            raise TinyKwsError(
+                f"{self.ckpt_path}: not a readable checkpoint ({type(e).__name__}); pass --fresh to start over"
+            ) from None
+        keys = ("task", "epoch", "float_state", "opt", "sched", "history", "config")
+        missing = [k for k in keys if k not in state] if isinstance(state, dict) else list(keys)
+        if missing:
+            raise TinyKwsError(f"{self.ckpt_path}: not a tinykws checkpoint (no {', '.join(missing)})")
+        if state["task"] != self.task:
+            raise TinyKwsError(f"{self.ckpt_path}: checkpoint is of task {state['task']}, not {self.task}")
+        want = self.cfg.to_dict()
+        differ = sorted(k for k in {*want, *state["config"]} if state["config"].get(k) != want.get(k))
+        if differ:
+            raise TinyKwsError(
+                f"{self.ckpt_path}: checkpoint was made with another config ({', '.join(differ)} differ); "
+                "pass --fresh to start afresh"
+            )
+        return state
+
     def restore(self) -> dict:
         """The nets of a finished run's checkpoint, to export again without training."""
-        torch = _torch()
         from tinykws.train.model import KwsNet, QatNet
 
         if not self.ckpt_path.exists():
             raise TinyKwsError(f"{self.ckpt_path}: no checkpoint to export")
-        state = torch.load(self.ckpt_path, weights_only=False)
+        state = self.load_checkpoint()
         if "qat_state" not in state:
             raise TinyKwsError(f"{self.ckpt_path}: run has not reached quantisation-aware training; --resume it")
         net = KwsNet(len(self.names), self.cfg.model)
@@ -229,8 +287,11 @@ class Run:
         }
         if qat is not None:
             state["qat_state"] = qat.state_dict()
+        # Serialised in memory first: torch's own file writer reports a full disk as a bare RuntimeError.
+        blob = io.BytesIO()
+        torch.save(state, blob)
         with atomic_path(self.ckpt_path, suffix=".pt") as tmp:
-            torch.save(state, tmp)
+            tmp.write_bytes(blob.getbuffer())
 
     def plot_history(self, history: list[dict], float_epochs: int) -> None:
         import matplotlib
@@ -307,7 +368,14 @@ def summary_lines(report: dict) -> list[str]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--task", choices=("kws12", "yes"), required=True)
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--task", type=layout.check_task, metavar="TASK", help="kws12, or a wake word with real clips")
+    what.add_argument(
+        "--keyword",
+        metavar="WORD",
+        help="a custom wake word or short phrase: its positives are synthesised with the local TTS voices "
+        "(real clips of it are never trained on); task name = the words joined by '_'",
+    )
     parser.add_argument(
         "--data",
         nargs="+",
@@ -331,7 +399,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--export-only", action="store_true", help="export the integer model of a finished run again")
 
 
+def keyword_roots(task: str, roots: list[Path], progress: bool) -> list[Path]:
+    """Folders to add for a custom wake word: none if a synthetic corpus in `roots` already says it, else its
+    synthetic clips (synthesised on first use into build/data/synth-words, every local voice)."""
+    synthetic = [Path(r) for r in roots if (Path(r) / "voices.json").exists()]  # how layout.scan tells synth
+    if any(any((r / task).glob("*.wav")) for r in synthetic):
+        return []
+    from tinykws.data import synth
+
+    out = KEYWORD_SYNTH_DIR
+    report = synth.build_corpus(out=out, words=[task], progress=progress)
+    if report.clips == 0:
+        raise TinyKwsError(f"no voice could say {task.replace('_', ' ')!r}; see the failures above")
+    print(synth.format_report(report), file=sys.stderr)
+    return [out]
+
+
+def _what(args: argparse.Namespace) -> str:
+    return f"--keyword {shlex.quote(args.keyword)}" if args.keyword is not None else f"--task {args.task}"
+
+
 def run(args: argparse.Namespace) -> int:
+    extra: list[Path] = []
+    if args.keyword is not None:
+        args.task = layout.keyword_task(args.keyword)
+        if args.task == layout.KWS12:
+            raise TinyKwsError("--keyword names a wake word; kws12 is the 12-class task (--task kws12)")
     out = args.out or DEFAULT_RUNS / args.task
     out.mkdir(parents=True, exist_ok=True)
     if args.fresh:
@@ -340,7 +433,18 @@ def run(args: argparse.Namespace) -> int:
     roots = args.data or layout.default_roots()
     if not roots:
         raise TinyKwsError("no training data: run `tinykws data synth` or pass --data DIR")
-    r = Run(args.task, out, roots, progress=not args.no_progress)
+    if args.keyword is not None:
+        extra = keyword_roots(args.task, roots, not args.no_progress)
+    r = Run(
+        args.task,
+        out,
+        roots,
+        progress=not args.no_progress,
+        extra_roots=extra,
+        synthetic_positives=args.keyword is not None,
+    )
+    if args.resume or args.export_only:
+        r.load_checkpoint()  # a bad checkpoint is refused before minutes of data preparation, not after
     r.prepare_data()
     if args.export_only:
         report = r.finish(r.restore())
@@ -351,7 +455,7 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print(
             f"tinykws: interrupted; the last finished epoch is saved in {r.ckpt_path}: "
-            f"`tinykws train --task {args.task} --resume` continues",
+            f"`tinykws train {_what(args)} --resume` continues",
             file=sys.stderr,
         )
         return 130
