@@ -45,10 +45,19 @@ def git_revision() -> str:
         return "unknown"
 
 
+def torch_threads() -> int:
+    """TINYKWS_TORCH_THREADS, else every core. On a machine whose cores are busy with other work, torch's
+    threads wait on each other and an epoch can get 5-10x slower than with one thread: set it to 1 there."""
+    value = os.environ.get("TINYKWS_TORCH_THREADS", "")
+    if value and not (value.isdigit() and int(value) >= 1):
+        raise TinyKwsError(f"TINYKWS_TORCH_THREADS must be a positive integer, got {value!r}")
+    return int(value) if value else (os.cpu_count() or 1)
+
+
 def _torch():
     import torch
 
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(torch_threads())
     return torch
 
 
