@@ -73,7 +73,8 @@ static long open_wav(int fd)
                 kws_printf("error: data chunk before fmt chunk\n");
                 return -1;
             }
-            return (long)size;
+            /* 0xffffffff ("until the end", streaming writers) would be -1 in a 32-bit long */
+            return size > 0x7fffffffu ? 0x7fffffffL : (long)size;
         }
         if (id == 0x20746d66u) { /* "fmt " */
             if (size < 16 || !read_exact(fd, h, 16)) {
@@ -88,7 +89,7 @@ static long open_wav(int fd)
             have_fmt = 1;
             size -= 16;
         }
-        if (!skip(fd, size + (size & 1u))) {
+        if (!skip(fd, size) || !skip(fd, size & 1u)) { /* the pad byte apart: size + 1 wraps at 0xffffffff */
             kws_printf("error: truncated WAV\n");
             return -1;
         }

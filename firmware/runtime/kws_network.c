@@ -25,16 +25,13 @@ static int8_t *advance(kws_network_t *s, int32_t r)
     return ring_base(s, r) + slot * ring->stride;
 }
 
-static int check_layer(const kws_layer_t *l, const kws_ring_t *ring, int32_t cin, int32_t max_kernel)
+/* A ring of `frames` frames of `stride` >= width bytes from `offset`: after the previous ring (which ends at
+ * `start`, so rings never overlap) and inside ring_bytes (>= 0). Compared by division: no product of a
+ * malformed table's numbers can overflow, here or in the checks that use `frames` afterwards. */
+static int ring_fits(const kws_ring_t *r, int32_t start, int32_t width, int32_t ring_bytes)
 {
-    const int32_t conv_row = (l->kernel * l->in_channels + 3) / 4 * 4;
-    int ok = l->in_channels == cin && l->kernel >= 1 && l->kernel <= max_kernel && l->dilation >= 1;
-    ok = ok && ring->frames == (l->kernel - 1) * l->dilation + 1 && ring->stride >= l->in_channels;
-    ok = ok && ring->stride % 4 == 0 && ring->offset % 4 == 0;
-    if (l->kind == KWS_LAYER_DEPTHWISE) {
-        return ok && l->out_channels == l->in_channels && l->row_bytes == l->kernel;
-    }
-    return ok && l->kind == KWS_LAYER_CONV && l->row_bytes == conv_row;
+    return width >= 1 && r->offset >= start && r->stride >= width && r->frames >= 1 &&
+           r->frames <= (ring_bytes - r->offset) / r->stride;
 }
 
 static int32_t ring_end(const kws_ring_t *r)
@@ -42,31 +39,48 @@ static int32_t ring_end(const kws_ring_t *r)
     return r->offset + r->frames * r->stride;
 }
 
-/* The model must fit the arrays this file was compiled with (kws_model.h of the same export). */
+static int check_layer(const kws_layer_t *l, const kws_ring_t *ring, int32_t cin, int32_t max_kernel, int32_t start,
+                       int32_t ring_bytes)
+{
+    int ok = l->in_channels == cin && ring_fits(ring, start, cin, ring_bytes);
+    ok = ok && ring->stride % 4 == 0 && ring->offset % 4 == 0;
+    ok = ok && l->kernel >= 1 && l->kernel <= max_kernel && l->dilation >= 1;
+    /* dilation < frames before the product: it stays below max_kernel * frames */
+    ok = ok && (l->kernel == 1 || l->dilation < ring->frames) && ring->frames == (l->kernel - 1) * l->dilation + 1;
+    if (l->kind == KWS_LAYER_DEPTHWISE) {
+        return ok && l->out_channels == l->in_channels && l->row_bytes == l->kernel;
+    }
+    return ok && l->kind == KWS_LAYER_CONV && l->row_bytes == (l->kernel * l->in_channels + 3) / 4 * 4;
+}
+
+/* The model must fit the arrays this file was compiled with (kws_model.h of the same export), its rings laid
+ * out one after the other as the exporter does, and no field may make a check overflow. */
 static int check_model(const kws_model_t *m)
 {
     const kws_layer_t *cls = m->classifier;
-    const kws_ring_t *pool = &m->rings[m->num_layers];
-    int32_t i, cin = m->input_channels, receptive = 1, scratch = kws_conv_scratch_words(cls);
+    const kws_ring_t *pool;
+    int32_t i, cin = m->input_channels, receptive = 1, start = 0, scratch = kws_conv_scratch_words(cls);
 
-    if (m->num_layers != KWS_MODEL_NUM_LAYERS || m->num_classes != KWS_MODEL_NUM_CLASSES ||
+    if (m->num_layers != KWS_MODEL_NUM_LAYERS || m->num_classes != KWS_MODEL_NUM_CLASSES || m->ring_bytes < 0 ||
         m->ring_bytes > KWS_MODEL_RING_BYTES || m->scratch_words > KWS_MODEL_SCRATCH_WORDS ||
         m->pool_channels > KWS_MODEL_POOL_CHANNELS || m->max_kernel > KWS_MODEL_MAX_KERNEL) {
         return 0;
     }
     for (i = 0; i < m->num_layers; ++i) {
         const kws_layer_t *l = &m->layers[i];
-        if (!check_layer(l, &m->rings[i], cin, m->max_kernel) || ring_end(&m->rings[i]) > m->ring_bytes) {
+        if (!check_layer(l, &m->rings[i], cin, m->max_kernel, start, m->ring_bytes)) {
             return 0;
         }
+        start = ring_end(&m->rings[i]);
         if (l->kind == KWS_LAYER_CONV && kws_conv_scratch_words(l) > scratch) {
             scratch = kws_conv_scratch_words(l);
         }
         receptive += (l->kernel - 1) * l->dilation;
         cin = l->out_channels;
     }
-    if (cin != m->pool_channels || m->pool_frames < 1 || m->pool_frames != m->input_frames - receptive + 1 ||
-        pool->frames != m->pool_frames || pool->stride < cin || ring_end(pool) > m->ring_bytes) {
+    pool = &m->rings[m->num_layers];
+    if (!ring_fits(pool, start, cin, m->ring_bytes) || cin != m->pool_channels || pool->frames != m->pool_frames ||
+        m->input_frames != receptive + m->pool_frames - 1) {
         return 0;
     }
     return cls->kind == KWS_LAYER_CONV && cls->kernel == 1 && cls->in_channels == cin && cin % 4 == 0 &&
