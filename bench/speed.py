@@ -335,16 +335,20 @@ def training_rows(task: str, sizes: Sizes) -> list[Row]:
 
     epoch = tc.examples_per_epoch
     rows = []
+    from tinykws.train.trainer import torch_threads
+
     default_threads = torch.get_num_threads()
-    # Both thread counts: torch's default (one per core) is what `tinykws train` uses, and on a loaded machine
-    # its OpenMP workers wait on each other; one thread shows what the loop costs without that.
+    # Both one thread (what `tinykws train` uses unless TINYKWS_TORCH_THREADS says otherwise) and torch's own
+    # default (one per core), whose OpenMP workers wait on each other on a loaded machine.
+    train_threads = torch_threads()
     for threads in sorted({1, default_threads if sizes.default_threads else 1}):
         torch.set_num_threads(threads)
         net = KwsNet(len(layout.task_labels(task)))
         float_rate = sizes.float_steps * tc.batch_size / steps(net, tc.learning_rate, sizes.float_steps)
         qat_rate = sizes.qat_steps * tc.batch_size / steps(QatNet(net), tc.qat_learning_rate, sizes.qat_steps)
         how = f"batch {tc.batch_size}, {epoch:,} clips per epoch"
-        label = f"torch {threads} thread{'s' * (threads > 1)}" + (" (default)" if threads == default_threads else "")
+        label = f"torch {threads} thread{'s' * (threads > 1)}"
+        label += " (tinykws train)" if threads == train_threads else ""
         rows += [
             Row("training", f"{task}: float epochs, {label}", float_rate, "clips/s",
                 f"{60 * float_rate / epoch:.1f} epochs/min; {sizes.float_steps} steps timed now, {how}"),

@@ -46,12 +46,13 @@ def git_revision() -> str:
 
 
 def torch_threads() -> int:
-    """TINYKWS_TORCH_THREADS, else every core. On a machine whose cores are busy with other work, torch's
-    threads wait on each other and an epoch can get 5-10x slower than with one thread: set it to 1 there."""
+    """TINYKWS_TORCH_THREADS, else 1. The network is small (batches of 128 x 49 x 10): splitting its ops over
+    threads costs more than it saves, and on cores busy with other work torch's threads wait on each other
+    (bench/speed.py measured 2 threads 5-14x slower than 1 on a loaded 2-core machine)."""
     value = os.environ.get("TINYKWS_TORCH_THREADS", "")
     if value and not (value.isdigit() and int(value) >= 1):
         raise TinyKwsError(f"TINYKWS_TORCH_THREADS must be a positive integer, got {value!r}")
-    return int(value) if value else (os.cpu_count() or 1)
+    return int(value) if value else 1
 
 
 def _torch():
