@@ -303,6 +303,7 @@ def training_rows(task: str, sizes: Sizes) -> list[Row]:
     from tinykws.features import mfcc
     from tinykws.train import dataset
     from tinykws.train.model import KwsNet, QatNet, dequantize_input
+    from tinykws.train.trainer import torch_threads, train_step
 
     tc = CONFIG.train
     audio, clips = bench_clips(max(sizes.clips, tc.batch_size))
@@ -323,20 +324,12 @@ def training_rows(task: str, sizes: Sizes) -> list[Row]:
             rows = rng.integers(0, len(feats), tc.batch_size)
             x = dequantize_input(feats[rows])
             y = torch.from_numpy(labels[rows])
-            logits = model(x)
-            loss = loss_fn(logits, y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            loss.item(), int((logits.argmax(1) == y).sum())  # Run.train's bookkeeping
+            train_step(model, opt, sched, loss_fn, x, y)
             t += (time.perf_counter() - start) * (i >= sizes.warmup_steps)
         return t
 
     epoch = tc.examples_per_epoch
     rows = []
-    from tinykws.train.trainer import torch_threads
-
     default_threads = torch.get_num_threads()
     # Both one thread (what `tinykws train` uses unless TINYKWS_TORCH_THREADS says otherwise) and torch's own
     # default (one per core), whose OpenMP workers wait on each other on a loaded machine.

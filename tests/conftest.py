@@ -1,3 +1,6 @@
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -29,3 +32,28 @@ def first_mismatch(got: np.ndarray, want: np.ndarray) -> str:
         return "equal"
     i = tuple(idx[0])
     return f"{len(idx)} mismatches; first at {i}: got {got[i]}, want {want[i]}"
+
+
+FIRMWARE = Path(__file__).resolve().parent.parent / "firmware"
+
+
+def firmware_make(*args: str, timeout: float = 300) -> str:
+    """`make -C firmware ARGS` with this interpreter; its output, asserted successful."""
+    cmd = ["make", "-j2", "-C", str(FIRMWARE), f"PYTHON={sys.executable}", *args]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-4000:]
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_data(real_dir, tmp_path_factory) -> Path:
+    """A few real clips per word, in the test-set layout, beside a link to the real noise recordings."""
+    root = tmp_path_factory.mktemp("tiny_data")
+    ds = root / "speech_commands_test_set_v0.02"
+    for word_dir in sorted(p for p in real_dir.iterdir() if p.is_dir()):
+        (ds / word_dir.name).mkdir(parents=True)
+        for wav in sorted(word_dir.glob("*.wav"))[:12]:
+            os.symlink(wav, ds / word_dir.name / wav.name)
+    os.symlink(real_dir.parent / "_background_noise_", root / "_background_noise_")
+    return ds

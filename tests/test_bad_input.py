@@ -450,19 +450,6 @@ class TinyRun:
 
 
 @pytest.fixture(scope="module")
-def tiny_data(real_dir, tmp_path_factory) -> Path:
-    """A few real clips per word, in the test-set layout, beside a link to the real noise recordings."""
-    root = tmp_path_factory.mktemp("tiny_data")
-    ds = root / "speech_commands_test_set_v0.02"
-    for word_dir in sorted(p for p in real_dir.iterdir() if p.is_dir()):
-        (ds / word_dir.name).mkdir(parents=True)
-        for wav in sorted(word_dir.glob("*.wav"))[:12]:
-            os.symlink(wav, ds / word_dir.name / wav.name)
-    os.symlink(real_dir.parent / "_background_noise_", root / "_background_noise_")
-    return ds
-
-
-@pytest.fixture(scope="module")
 def tiny_run(tiny_data, tmp_path_factory) -> TinyRun:
     """An uninterrupted tiny training run through the CLI: the reference the resumed run must equal."""
     base = tmp_path_factory.mktemp("tiny_run")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import first_mismatch
+from conftest import firmware_make, first_mismatch
 from model_fixtures import build_test_model
 
 from tinykws.cli import main
@@ -48,11 +48,7 @@ def _tools(board_name: str, extra: tuple[str, ...] = ()) -> None:
 
 
 def _make(*args: str, timeout: float = 300) -> str:
-    cmd = ["make", "-j2", "-C", str(FIRMWARE), f"PYTHON={sys.executable}", *args]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    out = r.stdout + r.stderr
-    assert r.returncode == 0, out[-4000:]
-    return out
+    return firmware_make(*args, timeout=timeout)
 
 
 def _assert_all_passed(out: str) -> None:

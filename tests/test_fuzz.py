@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import firmware_make
 
 from tinykws.config import BUILD_DIR, REPO_ROOT
 
@@ -30,11 +31,7 @@ MAX_CORPUS_BYTES = 16 * 1024
 
 
 def _make(*args: str, timeout: float = 600) -> str:
-    cmd = ["make", "-j2", "-C", str(FIRMWARE), f"PYTHON={sys.executable}", *args]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    out = r.stdout + r.stderr
-    assert r.returncode == 0, out[-4000:]
-    return out
+    return firmware_make(*args, timeout=timeout)
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,6 @@
 """Integer reference arithmetic by hand, QAT export agreement, and a tiny training run with resume."""
 
 import dataclasses
-import os
 
 import numpy as np
 import pytest
@@ -145,19 +144,6 @@ TINY = dataclasses.replace(
         silence_clips=40,
     ),
 )
-
-
-@pytest.fixture(scope="module")
-def tiny_data(real_dir, tmp_path_factory):
-    """A few real clips per word, in the test-set layout, beside a link to the real noise recordings."""
-    root = tmp_path_factory.mktemp("data")
-    ds = root / "speech_commands_test_set_v0.02"
-    for word_dir in sorted(p for p in real_dir.iterdir() if p.is_dir()):
-        (ds / word_dir.name).mkdir(parents=True)
-        for wav in sorted(word_dir.glob("*.wav"))[:12]:
-            os.symlink(wav, ds / word_dir.name / wav.name)
-    os.symlink(real_dir.parent / "_background_noise_", root / "_background_noise_")
-    return ds
 
 
 def _train(tmp, data, interrupt_after=None, monkeypatch=None):

@@ -74,6 +74,17 @@ def _predict(net, feats: np.ndarray, batch: int = 1024) -> np.ndarray:  # noqa: 
     return np.concatenate(out) if out else np.zeros((0, 1))
 
 
+def train_step(model, opt, sched, loss_fn, x, y) -> tuple[float, int]:  # noqa: ANN001
+    """One optimiser step on a batch: (loss, correct predictions). bench/speed.py times this same step."""
+    logits = model(x)
+    loss = loss_fn(logits, y)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    sched.step()
+    return loss.item(), int((logits.argmax(1) == y).sum())
+
+
 class Run:
     """One training run in a folder: data, model, optimiser and history, checkpointed per epoch."""
 
@@ -211,14 +222,9 @@ class Run:
                     rows = idx[b * tc.batch_size : (b + 1) * tc.batch_size]
                     x = dequantize_input(self.bank.features[rows], self.cfg.model)
                     y = torch.from_numpy(self.bank_labels[rows])
-                    logits = model(x)
-                    loss = loss_fn(logits, y)
-                    opt.zero_grad()
-                    loss.backward()
-                    opt.step()
-                    sched.step()
-                    losses.append(loss.item())
-                    correct += int((logits.argmax(1) == y).sum())
+                    loss, right = train_step(model, opt, sched, loss_fn, x, y)
+                    losses.append(loss)
+                    correct += right
                     seen += len(rows)
                     bar.update(1)
                     bar.set_postfix(
