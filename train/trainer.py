@@ -46,9 +46,9 @@ def git_revision() -> str:
 
 
 def torch_threads() -> int:
-    """TINYKWS_TORCH_THREADS, else 1. The network is small (batches of 128 x 49 x 10): splitting its ops over
-    threads costs more than it saves, and on cores busy with other work torch's threads wait on each other
-    (bench/speed.py measured 2 threads 5-14x slower than 1 on a loaded 2-core machine)."""
+    """TINYKWS_TORCH_THREADS, else 1. The network is small (batches of 128 x 49 x 10): on an idle 2-core machine
+    a second thread gains ~40 % in float epochs and loses ~15 % in QAT ones, but on cores busy with other work
+    torch's threads wait on each other (bench/speed.py measured 2 threads 5-14x slower than 1 there)."""
     value = os.environ.get("TINYKWS_TORCH_THREADS", "")
     if value and not (value.isdigit() and int(value) >= 1):
         raise TinyKwsError(f"TINYKWS_TORCH_THREADS must be a positive integer, got {value!r}")
