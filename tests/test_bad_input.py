@@ -499,8 +499,11 @@ def test_table_covers_every_command_that_reads_user_files():
 def interrupt_when(argv: list[str], cwd: Path, build: Path, ready: Callable[[], bool], env: dict | None = None):
     """Start the CLI, wait until `ready()`, then SIGINT its process group as a terminal's Ctrl-C does."""
     full_env = {**os.environ, "TKWS_BUILD": str(build), **(env or {})}
+    # A shell starts background jobs with SIGINT ignored and Python then never raises KeyboardInterrupt: when
+    # the suite itself runs in the background (CI runners, nohup), the child must get Ctrl-C as a terminal would.
     p = subprocess.Popen([sys.executable, "-c", DRIVER, *argv], cwd=cwd, env=full_env, text=True,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)  # fmt: skip
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
     deadline = time.monotonic() + 240
     while not ready() and p.poll() is None and time.monotonic() < deadline:
         time.sleep(0.005)
