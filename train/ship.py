@@ -44,6 +44,9 @@ def ship(task: str, run_dir: Path) -> Path:
         "macs_per_inference": model.macs(),
         "macs_per_hop_streaming": model.macs_per_hop(),
         "metrics": {k: v for k, v in report.items() if k.startswith("val_")},
+        # Set by `tinykws stream-eval --apply` on the run's model (make run does it for the wake word).
+        "detector": model.meta.get("detector"),
+        "stream_eval": model.meta.get("stream_eval"),
         "history": state["history"],
         "config": model.meta.get("config"),
     }
