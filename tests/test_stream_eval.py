@@ -81,6 +81,7 @@ def test_streams_place_every_wake_word_once(built, real_dir):
     assert {e.word for e in neg.events} <= {w for w, p in zip(words, positive, strict=True) if not p}
     again = se.build_streams([real_dir], "validation", "yes", hours=0.05, sc=SC)
     assert all(np.array_equal(a.audio, b.audio) for a, b in zip(built, again, strict=True)), "not reproducible"
+
     # The 10 dB stream really carries noise at the level the config says, the clean one none added.
     def between_words(s: streams.Stream) -> np.ndarray:
         keep = np.ones(len(s.audio), dtype=bool)
@@ -150,3 +151,41 @@ def test_stream_eval_refuses_bad_requests(real_dir, tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 3 and all(line.startswith("tinykws: ") for line in err)
     assert "no clips of ['yes']" in err[2]
+
+
+def test_unrecorded_wake_word_falls_back_to_synthetic_voices(real_dir, tmp_path, monkeypatch, capsys):
+    from tinykws.data import layout, synth
+    from tinykws.train import trainer
+
+    words_dir = tmp_path / "synth-words"
+    synth.build_corpus(out=words_dir, words=["hey_tiny", "no"], limit_voices=4, jobs=2, progress=False)
+    monkeypatch.setattr(trainer, "KEYWORD_SYNTH_DIR", words_dir)
+    monkeypatch.setattr(layout, "default_roots", lambda: [])
+    model = IntModel.load(shipped_model_path("yes"))
+    model_path = tmp_path / "model.npz"
+    dataclasses.replace(model, labels=("not_hey_tiny", "hey_tiny")).save(model_path)
+    args = [
+        "stream-eval",
+        "--task",
+        "hey_tiny",
+        "--model",
+        str(model_path),
+        "--split",
+        "all",
+        "--hours",
+        "0.01",
+        "--no-tune",
+        "--json",
+        "--no-progress",
+        "--png",
+        str(tmp_path / "det.png"),
+    ]
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    assert "measuring on held-out synthetic voices" in captured.err
+    out = json.loads(captured.out)
+    takes = 4 * CONFIG.synth.variations_per_voice
+    assert out["positives"] == len(CONFIG.stream.snrs_db) * takes and out["data"] == [str(words_dir)]
+    # With real data named explicitly there is no fallback: the missing word is an error.
+    assert main([*args[:3], "--data", str(real_dir), *args[3:]]) == 2
+    assert "no clips of ['hey_tiny']" in capsys.readouterr().err
