@@ -182,10 +182,20 @@ def test_unrecorded_wake_word_falls_back_to_synthetic_voices(real_dir, tmp_path,
     ]
     assert main(args) == 0
     captured = capsys.readouterr()
-    assert "measuring on held-out synthetic voices" in captured.err
+    assert "wake words from held-out synthetic voices" in captured.err
     out = json.loads(captured.out)
     takes = 4 * CONFIG.synth.variations_per_voice
-    assert out["positives"] == len(CONFIG.stream.snrs_db) * takes and out["data"] == [str(words_dir)]
+    assert out["positives"] == len(CONFIG.stream.snrs_db) * takes
+    assert out["data"] == [str(words_dir), str(real_dir)], "negatives must stay human where there are any"
     # With real data named explicitly there is no fallback: the missing word is an error.
     assert main([*args[:3], "--data", str(real_dir), *args[3:]]) == 2
     assert "no clips of ['hey_tiny']" in capsys.readouterr().err
+
+
+def test_operating_point_stays_within_target_and_above_the_floor():
+    pts = [se.Point(t, 1.0 - t / 100, {}, fa, fa / 2.0) for t, fa in ((60, 0), (40, 0), (20, 1), (10, 2), (-30, 0))]
+    assert se.operating_point(pts, 0.5).threshold == 20  # 1 false accept in 2 h = 0.5 / h: allowed
+    assert se.operating_point(pts, 0.4).threshold == 40  # never past the first threshold over the target
+    assert se.operating_point(pts, 0.5, floor=30).threshold == 40
+    low = [se.Point(10, 0.5, {}, 0, 0.0), se.Point(-30, 0.1, {}, 0, 0.0)]
+    assert CONFIG.stream.min_threshold == 0 and se.operating_point(low, 1.0).threshold == 10  # -30 < floor

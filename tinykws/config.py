@@ -244,6 +244,10 @@ class StreamConfig:
     # this: the detector fires once the smoothed window has seen the word, a few hops after it ends.
     hit_tail_seconds: float = 0.75
     target_fa_per_hour: float = 0.5
+    # The tuned threshold never goes below this (int8 logit steps): at 0 the wake word must at least be the
+    # most likely class on average over the window. Held-out data with too few false accepts would otherwise
+    # drag it far negative, a setting that fires on anything outside that data.
+    min_threshold: int = 0
     # Detector settings searched on the validation streams (the threshold is swept for each pair). The
     # refractory period stays near a word's length so a long refractory cannot hide false accepts.
     smoothing_grid: tuple[int, ...] = (3, 5, 8, 12)

@@ -173,11 +173,12 @@ def sweep(
     return points
 
 
-def operating_point(points: list[Point], target_fa_per_hour: float) -> Point:
-    """The lowest threshold at which, and at every higher threshold, false accepts stay within the target."""
+def operating_point(points: list[Point], target_fa_per_hour: float, floor: int = CONFIG.stream.min_threshold) -> Point:
+    """The lowest threshold, not below `floor`, at which and at every higher threshold false accepts stay within
+    the target."""
     chosen = points[0]
     for p in points:  # highest threshold first
-        if p.fa_per_hour > target_fa_per_hour:
+        if p.fa_per_hour > target_fa_per_hour or p.threshold < floor:
             break
         chosen = p
     return chosen
@@ -419,11 +420,13 @@ def run(args: argparse.Namespace) -> int:
     try:
         built = build_streams(roots, args.split, args.task, args.hours)
     except NoWakeWordClips as e:
-        if args.data or not (roots := synthetic_roots(args.task)):
+        if args.data or not (synthetic := synthetic_roots(args.task)):
             raise
+        # Negatives stay human where there are any: synthetic ones alone would let the threshold sink.
+        roots = synthetic + roots
         # A custom wake word with no real recordings: held-out synthetic voices are all there is to measure on.
         print(
-            f"tinykws: {e}; measuring on held-out synthetic voices instead (optimistic: not human speech)",
+            f"tinykws: {e}; wake words from held-out synthetic voices instead (optimistic: not human speech)",
             file=sys.stderr,
         )
         built = build_streams(roots, args.split, args.task, args.hours)
