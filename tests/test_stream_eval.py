@@ -130,6 +130,8 @@ def test_stream_eval_command_tunes_and_applies(real_dir, tmp_path, capsys):
         r = out[key]
         assert 0.0 <= r["frr"] <= 1.0 and r["false_accepts"] >= 0 and r["fa_per_hour_upper95"] > r["fa_per_hour"]
         assert set(r["frr_by_stream"]) == {"positive clean", "positive 20 dB", "positive 10 dB"}
+    assert out["frr"] == out["model_detector"]["frr"] and out["fa_per_hour"] == out["model_detector"]["fa_per_hour"]
+    assert out["detector"] == dataclasses.asdict(detector_config(IntModel.load(shipped_model_path("yes"))))
     tuned = out["tuned"]
     assert tuned["fa_per_hour"] <= out["target_fa_per_hour"]
     assert len(out["grid"]) == len(CONFIG.stream.smoothing_grid) * len(CONFIG.stream.refractory_grid)

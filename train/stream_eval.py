@@ -440,6 +440,9 @@ def run(args: argparse.Namespace) -> int:
         for s, _ in recorded
     ]
     result.update(task=args.task, model=str(path), data=[str(r) for r in roots], split=args.split, engine=args.engine)
+    # The headline: the model as it stands (its own detector settings), before any --apply.
+    headline = result["model_detector"]
+    result.update({k: headline[k] for k in ("frr", "fa_per_hour", "false_accepts", "frr_by_stream", "detector")})
     png = args.png or BUILD_DIR / "eval" / f"det_{args.task}.png"
     png.parent.mkdir(parents=True, exist_ok=True)
     plot_det(result, png, f"tinykws {args.task}: {result['positives']} wake words, {result['hours']:.2f} h")
