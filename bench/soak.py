@@ -35,7 +35,6 @@ import collections
 import ctypes
 import gc
 import json
-import struct
 import subprocess
 import sys
 import tempfile
@@ -48,11 +47,11 @@ import numpy as np
 
 from tinykws.config import CONFIG, REPO_ROOT, SHARED_DATA_DIR
 from tinykws.data import layout
-from tinykws.data.wav import read_wav
+from tinykws.data.wav import read_wav, wav_header
 from tinykws.firmware import board
 from tinykws.firmware.engine import CEngine
 from tinykws.train.detector import Detection, detector_config
-from tinykws.train.engine import HopRecord, PythonEngine
+from tinykws.train.engine import HopRecord, PythonEngine, hop_end_sample
 from tinykws.train.int_model import IntModel
 
 SR = CONFIG.audio.sample_rate
@@ -235,7 +234,7 @@ class Matcher:
             self._close(self.pending.popleft())
 
     def detection(self, det: Detection) -> None:
-        at = det.hop * FC.hop_samples + FC.window_samples  # the end of the hop's window
+        at = hop_end_sample(det.hop)
         self.close_before(at)
         h = self.hours[at // (3600 * SR)]
         h.detections += 1
@@ -343,12 +342,6 @@ def rss_kb() -> int:
         return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
 
 
-def wav_header(num_samples: int) -> bytes:
-    pcm = 2 * num_samples
-    fmt = struct.pack("<IHHIIHH", 16, 1, 1, SR, 2 * SR, 2, 16)
-    return b"RIFF" + struct.pack("<I", 36 + pcm) + b"WAVE" + b"fmt " + fmt + b"data" + struct.pack("<I", pcm)
-
-
 class Soak:
     """One run: blocks from the generator, cut into random chunks for the C engine, slices kept for Python."""
 
@@ -362,7 +355,7 @@ class Soak:
         if slice_s * SR < 2 * warm_hops * FC.hop_samples or self.total < slice_s * SR:
             raise SystemExit(f"soak: slices must be >= {2 * warm_hops * FC.hop_samples / SR} s and fit the run")
         self.slices = plan_slices(self.total, int(slice_s * SR), int(slice_every_s * SR))
-        warm = warm_hops * FC.hop_samples + FC.window_samples
+        warm = hop_end_sample(warm_hops)
         # No clip or edge case from 2 s before a slice to 1 s past its warm-up: its detectors start in step.
         quiet = [(s - 2 * SR, s + warm + SR) for s, _ in self.slices]
         self.gen = Generator(Sources(self.model, seed), seed, self.total, quiet)

@@ -97,6 +97,11 @@ def is_test_set_layout(root: Path) -> bool:
     return (root / CONFIG.labels.unknown_label).is_dir()
 
 
+def is_synthetic(root: str | os.PathLike) -> bool:
+    """A corpus tinykws synthesised (`data synth` writes voices.json first), as opposed to recordings."""
+    return (Path(root) / "voices.json").exists()
+
+
 def scan(root: str | os.PathLike, source: str | None = None, labels: LabelConfig = CONFIG.labels) -> list[Clip]:
     """All clips under a Speech Commands folder of either layout, sorted by path.
 
@@ -108,7 +113,7 @@ def scan(root: str | os.PathLike, source: str | None = None, labels: LabelConfig
     if not root.is_dir():
         raise DatasetError(f"{root}: no such dataset folder")
     if source is None:
-        source = "synth" if (root / "voices.json").exists() else "real"
+        source = "synth" if is_synthetic(root) else "real"
     test_layout = is_test_set_layout(root)
     val_list = _read_list(root / "validation_list.txt")
     test_list = _read_list(root / "testing_list.txt")

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tinykws.config import CONFIG, StreamConfig
-from tinykws.data.augment import noise_segment
+from tinykws.data.augment import noise_segment, rms
 
 _FADE = 160  # 10 ms ramps at a clip's edges: its own recording noise must not start with a click
 
@@ -59,13 +59,18 @@ def _dbfs_to_rms(dbfs: float) -> float:
     return 32768.0 * 10.0 ** (dbfs / 20.0)
 
 
-def _levelled(clip: np.ndarray, rng: np.random.Generator, sc: StreamConfig) -> np.ndarray:
-    """The clip at a random active level, with short fades so its own noise floor does not click in."""
-    level = _dbfs_to_rms(rng.uniform(*sc.speech_dbfs))
-    x = clip.astype(np.float64) * (level / max(active_rms(clip), 1.0))
+def _fade(x: np.ndarray) -> np.ndarray:
+    """`x` with 10 ms linear ramps in and out (in place): no click where it starts or ends."""
     ramp = np.linspace(0.0, 1.0, min(_FADE, len(x) // 2))
     x[: len(ramp)] *= ramp
     x[len(x) - len(ramp) :] *= ramp[::-1]
+    return x
+
+
+def _levelled(clip: np.ndarray, rng: np.random.Generator, sc: StreamConfig) -> np.ndarray:
+    """The clip at a random active level, with short fades so its own noise floor does not click in."""
+    level = _dbfs_to_rms(rng.uniform(*sc.speech_dbfs))
+    x = _fade(clip.astype(np.float64) * (level / max(active_rms(clip), 1.0)))
     return x.astype(np.float32)  # hours of placed clips: half the memory of float64, far finer than int16
 
 
@@ -87,11 +92,8 @@ def _noise_bed(
         snr = snrs[int(rng.integers(len(snrs)))] if switch else snrs[0]
         if snr is not None and noises:
             x = noise_segment(list(noises), seg, rng).astype(np.float64)
-            x *= _dbfs_to_rms(sc.reference_dbfs - snr) / max(float(np.sqrt(np.mean(x**2))), 1e-9)
-            ramp = np.linspace(0.0, 1.0, min(_FADE, seg // 2))  # no click where one recording meets the next
-            x[: len(ramp)] *= ramp
-            x[seg - len(ramp) :] *= ramp[::-1]
-            bed[pos : pos + seg] = x
+            x *= _dbfs_to_rms(sc.reference_dbfs - snr) / rms(x)
+            bed[pos : pos + seg] = _fade(x)  # no click where one recording meets the next
         pos += seg
     return bed
 

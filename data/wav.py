@@ -172,15 +172,20 @@ def read_wav(
     return np.clip(np.round(x * 32768.0), -32768, 32767).astype(np.int16)
 
 
+def wav_header(num_samples: int, sample_rate: int | None = None) -> bytes:
+    """The 44-byte header of a mono 16-bit PCM WAV holding `num_samples` samples."""
+    rate = CONFIG.audio.sample_rate if sample_rate is None else sample_rate
+    pcm = 2 * num_samples
+    header = b"RIFF" + struct.pack("<I", 36 + pcm) + b"WAVE"
+    header += b"fmt " + struct.pack("<IHHIIHH", 16, _PCM, 1, rate, rate * 2, 2, 16)
+    return header + b"data" + struct.pack("<I", pcm)
+
+
 def write_wav(path: str | os.PathLike, samples: np.ndarray, sample_rate: int | None = None) -> None:
     """Write mono int16 samples atomically."""
-    rate = CONFIG.audio.sample_rate if sample_rate is None else sample_rate
     pcm = np.asarray(samples, dtype="<i2").tobytes()
-    header = b"RIFF" + struct.pack("<I", 36 + len(pcm)) + b"WAVE"
-    header += b"fmt " + struct.pack("<IHHIIHH", 16, _PCM, 1, rate, rate * 2, 2, 16)
-    header += b"data" + struct.pack("<I", len(pcm))
     with atomic_path(path) as tmp:
-        tmp.write_bytes(header + pcm)
+        tmp.write_bytes(wav_header(len(pcm) // 2, sample_rate) + pcm)
 
 
 def fit_clip(samples: np.ndarray) -> np.ndarray:

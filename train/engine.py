@@ -29,10 +29,15 @@ class HopRecord:
     sums: np.ndarray | None  # (classes,) int32 smoothed score sums; None until the detector's window is full
 
 
+def hop_end_sample(hop: int | np.ndarray) -> int | np.ndarray:
+    """Sample (since reset) at which hop `hop`'s frame is complete: the end of its analysis window."""
+    fc = CONFIG.features
+    return hop * fc.hop_samples + fc.window_samples
+
+
 def hop_end_seconds(hop: int) -> float:
     """Time at which hop `hop`'s frame is complete: the end of its analysis window."""
-    fc = CONFIG.features
-    return (hop * fc.hop_samples + fc.window_samples) / CONFIG.audio.sample_rate
+    return hop_end_sample(hop) / CONFIG.audio.sample_rate
 
 
 class PythonEngine:

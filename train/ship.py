@@ -16,6 +16,7 @@ from tinykws.config import BUILD_DIR
 from tinykws.errors import TinyKwsError
 from tinykws.train.evaluate import MODELS_DIR
 from tinykws.train.int_model import IntModel
+from tinykws.train.trainer import save_torch
 
 
 def ship(task: str, run_dir: Path) -> Path:
@@ -30,8 +31,7 @@ def ship(task: str, run_dir: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / "model.npz", suffix=".npz") as tmp:
         shutil.copyfile(model_path, tmp)
-    with atomic_path(out / "qat.pt", suffix=".pt") as tmp:
-        torch.save({"float_state": state["float_state"], "qat_state": state["qat_state"], "task": task}, tmp)
+    save_torch({"float_state": state["float_state"], "qat_state": state["qat_state"], "task": task}, out / "qat.pt")
     report = model.meta.get("report", {})
     card = {
         "task": task,

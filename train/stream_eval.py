@@ -28,6 +28,7 @@ from tinykws.data import layout, streams
 from tinykws.data.wav import read_wav
 from tinykws.errors import TinyKwsError
 from tinykws.train.detector import detector_config, hop_scores, keyword_mask
+from tinykws.train.engine import hop_end_sample
 from tinykws.train.int_model import IntModel
 
 _CHUNK = 16000  # samples per engine call: keeps the recorded hops of one call small
@@ -115,14 +116,13 @@ def score(
     sc: StreamConfig = CONFIG.stream,
 ) -> Scored:
     """Hits of the stream's wake words and false accepts, for detections at pushed-hop indices `fired`."""
-    fc = CONFIG.features
     pos = stream.positives
     starts = np.array([e.start for e in pos], dtype=np.int64)
     tail = int(sc.hit_tail_seconds * CONFIG.audio.sample_rate)
     ends = np.array([e.start + e.length + tail for e in pos], dtype=np.int64)
     hits = np.zeros(len(pos), dtype=bool)
     false_accepts = 0
-    t_end = (fired + first_hop) * fc.hop_samples + fc.window_samples  # sample at which each detection happened
+    t_end = hop_end_sample(fired + first_hop)  # sample at which each detection happened
     for t, k in zip(t_end, classes[fired], strict=True):
         j = int(np.searchsorted(starts, t, side="right")) - 1
         if j >= 0 and t <= ends[j] and not hits[j] and labels[k] == pos[j].word:
@@ -202,7 +202,7 @@ def synthetic_roots(task: str) -> list[Path]:
     """The synthetic corpus, plus the folder `train --keyword` synthesises new words into if it says `task`."""
     from tinykws.train.trainer import KEYWORD_SYNTH_DIR
 
-    roots = [r for r in layout.default_roots() if (r / "voices.json").exists()]
+    roots = [r for r in layout.default_roots() if layout.is_synthetic(r)]
     if (KEYWORD_SYNTH_DIR / task).is_dir():
         roots.append(KEYWORD_SYNTH_DIR)
     return roots
@@ -250,7 +250,7 @@ def evaluate(
     first_hop = model.input_frames - 1
     current = detector_config(model)
 
-    def summary(dc: DetectorConfig, points: list[Point], p: Point) -> dict:
+    def summary(dc: DetectorConfig, p: Point) -> dict:
         return {
             "detector": dataclasses.asdict(dc),
             "frr": p.frr,
@@ -266,13 +266,11 @@ def evaluate(
         "hours": hours,
         "positives": int(sum(len(s.positives) for s, _ in recorded)),
         "target_fa_per_hour": target,
-        "model_detector": summary(current, cur_points, at_threshold(cur_points, current.threshold)),
+        "model_detector": summary(current, at_threshold(cur_points, current.threshold)),
         "curves": {"model": [dataclasses.asdict(p) for p in cur_points]},
     }
     cur_pick = operating_point(cur_points, target)
-    result["model_detector_at_target"] = summary(
-        dataclasses.replace(current, threshold=cur_pick.threshold), cur_points, cur_pick
-    )
+    result["model_detector_at_target"] = summary(dataclasses.replace(current, threshold=cur_pick.threshold), cur_pick)
     if tune:
         grid = []
         best = None
@@ -285,13 +283,14 @@ def evaluate(
                 )
                 p = operating_point(points, target)
                 dc = DetectorConfig(smoothing_hops=n, threshold=p.threshold, refractory_hops=r)
-                grid.append(summary(dc, points, p))
+                grid.append(summary(dc, p))
                 # Fewest misses; then fewest false accepts; then the setting nearest the default (less tuned).
-                key = (p.frr, p.false_accepts, abs(n - CONFIG.detector.smoothing_hops), abs(r - 50))
+                default = CONFIG.detector
+                key = (p.frr, p.false_accepts, abs(n - default.smoothing_hops), abs(r - default.refractory_hops))
                 if best is None or key < best[0]:
                     best = (key, dc, points, p)
         _, dc, points, p = best
-        result["tuned"] = summary(dc, points, p)
+        result["tuned"] = summary(dc, p)
         result["grid"] = grid
         result["curves"]["tuned"] = [dataclasses.asdict(q) for q in points]
     return result

@@ -74,6 +74,16 @@ def _predict(net, feats: np.ndarray, batch: int = 1024) -> np.ndarray:  # noqa: 
     return np.concatenate(out) if out else np.zeros((0, 1))
 
 
+def save_torch(obj: object, path: Path) -> None:
+    """torch.save, atomically, and a full disk as one line (TinyKwsError via atomic_path)."""
+    torch = _torch()
+    # Serialised in memory first: torch's own file writer reports a full disk as a bare RuntimeError.
+    blob = io.BytesIO()
+    torch.save(obj, blob)
+    with atomic_path(path, suffix=".pt") as tmp:
+        tmp.write_bytes(blob.getbuffer())
+
+
 def train_step(model, opt, sched, loss_fn, x, y) -> tuple[float, int]:  # noqa: ANN001
     """One optimiser step on a batch: (loss, correct predictions). bench/speed.py times this same step."""
     logits = model(x)
@@ -241,7 +251,7 @@ class Run:
                     entry[f"val_{source}_acc"] = float(np.mean(_predict(model, vf).argmax(1) == vl))
                 history.append(entry)
                 bar.write(json.dumps(entry))
-                self._checkpoint(torch, epoch + 1, net, qat, opt, sched, history)
+                self._checkpoint(epoch + 1, net, qat, opt, sched, history)
         self.plot_history(history, float_epochs)
         seconds = sum(h.get("epoch_seconds", 0.0) for h in history)  # over all sessions of a resumed run
         return {"history": history, "seconds": seconds, "float_net": net, "qat_net": qat}
@@ -276,8 +286,6 @@ class Run:
         """The nets of a finished run's checkpoint, to export again without training."""
         from tinykws.train.model import KwsNet, QatNet
 
-        if not self.ckpt_path.exists():
-            raise TinyKwsError(f"{self.ckpt_path}: no checkpoint to export")
         state = self.load_checkpoint()
         if "qat_state" not in state:
             raise TinyKwsError(f"{self.ckpt_path}: run has not reached quantisation-aware training; --resume it")
@@ -289,7 +297,7 @@ class Run:
         seconds = sum(h.get("epoch_seconds", 0.0) for h in state["history"])
         return {"history": state["history"], "seconds": seconds, "float_net": net, "qat_net": qat}
 
-    def _checkpoint(self, torch, epoch, net, qat, opt, sched, history) -> None:  # noqa: ANN001
+    def _checkpoint(self, epoch, net, qat, opt, sched, history) -> None:  # noqa: ANN001
         state = {
             "task": self.task,
             "epoch": epoch,
@@ -303,11 +311,7 @@ class Run:
         }
         if qat is not None:
             state["qat_state"] = qat.state_dict()
-        # Serialised in memory first: torch's own file writer reports a full disk as a bare RuntimeError.
-        blob = io.BytesIO()
-        torch.save(state, blob)
-        with atomic_path(self.ckpt_path, suffix=".pt") as tmp:
-            tmp.write_bytes(blob.getbuffer())
+        save_torch(state, self.ckpt_path)
 
     def plot_history(self, history: list[dict], float_epochs: int) -> None:
         import matplotlib
@@ -418,8 +422,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def keyword_roots(task: str, roots: list[Path], progress: bool) -> list[Path]:
     """Folders to add for a custom wake word: none if a synthetic corpus in `roots` already says it, else its
     synthetic clips (synthesised on first use into build/data/synth-words, every local voice)."""
-    synthetic = [Path(r) for r in roots if (Path(r) / "voices.json").exists()]  # how layout.scan tells synth
-    if any(any((r / task).glob("*.wav")) for r in synthetic):
+    if any(any((Path(r) / task).glob("*.wav")) for r in roots if layout.is_synthetic(r)):
         return []
     from tinykws.data import synth
 
