@@ -6,12 +6,23 @@ import argparse
 import json
 from collections import Counter
 
+from tinykws.config import CONFIG
 from tinykws.data import layout
 
 
+def _silence(clips: list[layout.Clip]) -> int:
+    return sum(c.word == CONFIG.labels.silence_label for c in clips)
+
+
 def summarize(clips: list[layout.Clip], task: str) -> dict:
+    """Clips, speakers (people: a silence snippet is nobody, and its clips are counted apart) and labels."""
     names = layout.task_labels(task)
-    out: dict = {"clips": len(clips), "speakers": len({c.speaker for c in clips}), "splits": {}}
+    out: dict = {
+        "clips": len(clips),
+        "speakers": len(layout.people(clips)),
+        "silence_clips": _silence(clips),
+        "splits": {},
+    }
     for split in layout.SPLITS:
         part = [c for c in clips if c.split == split]
         if not part:
@@ -19,7 +30,8 @@ def summarize(clips: list[layout.Clip], task: str) -> dict:
         counts = Counter(names[layout.label_index(c.word, task)] for c in part)
         out["splits"][split] = {
             "clips": len(part),
-            "speakers": len({c.speaker for c in part}),
+            "speakers": len(layout.people(part)),
+            "silence_clips": _silence(part),
             "per_label": {n: counts.get(n, 0) for n in names},
         }
     return out
@@ -37,8 +49,11 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary))
         return 0
-    print(f"{summary['clips']} clips, {summary['speakers']} speakers")
+    print(f"{summary['clips']} clips ({summary['silence_clips']} of silence), {summary['speakers']} speakers")
     for split, s in summary["splits"].items():
         labels = "  ".join(f"{k}:{v}" for k, v in s["per_label"].items())
-        print(f"  {split:<10} {s['clips']:>6} clips {s['speakers']:>4} speakers  {labels}")
+        print(
+            f"  {split:<10} {s['clips']:>6} clips ({s['silence_clips']:>4} of silence) {s['speakers']:>4} speakers"
+            f"  {labels}"
+        )
     return 0

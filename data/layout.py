@@ -26,6 +26,9 @@ _MAX_NUM_WAVS_PER_CLASS = 2**27 - 1
 
 SPLITS = ("train", "validation", "test")
 _HOLDOUT_SALT = "tinykws-real-holdout/"
+# The pseudo-speaker of a clip whose name carries no speaker (silence snippets): it keeps the split hash
+# deterministic, and it is nobody.
+_NO_SPEAKER = "silence-"
 
 
 @dataclass(frozen=True)
@@ -143,7 +146,7 @@ def _clip(
     if folder == labels.silence_label or m is None:
         # Silence snippets carry no speaker; hashing the file name still keeps the split deterministic.
         word = labels.silence_label if folder == labels.silence_label else folder
-        speaker = "silence-" + wav.stem
+        speaker = _NO_SPEAKER + wav.stem
     else:
         word = m["word"] if folder == labels.unknown_label and m["word"] else folder
         speaker = m["speaker"]
@@ -157,6 +160,11 @@ def _clip(
     else:
         split = split_of(speaker, labels.validation_percent, labels.testing_percent)
     return Clip(path=wav, word=word, speaker=speaker, source=source, split=split)
+
+
+def people(clips: Iterable[Clip]) -> set[str]:
+    """The speakers who said these clips: silence snippets (and files named without a speaker) are nobody."""
+    return {c.speaker for c in clips if not c.speaker.startswith(_NO_SPEAKER)}
 
 
 def noise_files(roots: Iterable[str | os.PathLike]) -> list[Path]:

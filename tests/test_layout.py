@@ -1,5 +1,6 @@
 """Speech Commands layouts, labels of both tasks, speaker-disjoint deterministic splits."""
 
+import json
 from collections import defaultdict
 
 import numpy as np
@@ -52,15 +53,22 @@ def test_test_set_layout_words_labels_and_disjoint_split(real_dir):
     _assert_speaker_disjoint(clips)
     splits = {c.split for c in clips}
     assert splits == {"train", "validation"}
-    val_speakers = {c.speaker for c in clips if c.split == "validation" and not c.speaker.startswith("silence")}
-    all_speakers = {c.speaker for c in clips if not c.speaker.startswith("silence")}
+    val_speakers = layout.people(c for c in clips if c.split == "validation")
+    all_speakers = layout.people(clips)
     assert 0.1 < len(val_speakers) / len(all_speakers) < 0.3
 
 
-def test_split_is_a_function_of_the_speaker_only():
-    assert layout.split_of("0bac8a71", 10, 10) == layout.split_of("0bac8a71", 10, 10)
-    sides = {layout.split_of(f"{i:08x}", 10, 10) for i in range(200)}
-    assert sides == {"train", "validation", "test"}
+def test_split_agrees_with_the_official_test_list(real_dir):
+    """Google chose the official test set with this very hash (`which_set`, 10 % validation, 10 % test): every
+    speaker of ../shared/data's test-set clips must land in "test", an outcome computed outside tinykws."""
+    speakers = layout.people(layout.scan(real_dir))
+    assert len(speakers) == 143
+    assert {s: layout.split_of(s, 10, 10) for s in speakers} == dict.fromkeys(speakers, "test")
+    # The bands are in the dataset's order (validation first, then test): with no test band they are "train".
+    assert {layout.split_of(s, 10, 0) for s in speakers} == {"train"}
+    assert {layout.split_of(s, 90, 10) for s in speakers} == {"validation"}
+    sides = [layout.split_of(f"{i:08x}", 10, 10) for i in range(1000)]
+    assert 80 <= sides.count("validation") <= 120 and 80 <= sides.count("test") <= 120
 
 
 def test_labels_of_both_tasks():
@@ -87,8 +95,28 @@ def test_not_a_dataset_is_a_clear_error(tmp_path, capsys):
 
 def test_info_json_counts(tmp_path, capsys):
     assert main(["data", "info", str(_full_layout(tmp_path)), "--json", "--task", "yes"]) == 0
-    import json
-
     s = json.loads(capsys.readouterr().out)
-    assert s["clips"] == 4 and s["speakers"] == 3
+    assert s["clips"] == 4 and s["speakers"] == 3 and s["silence_clips"] == 0
     assert s["splits"]["train"]["per_label"] == {"not_yes": 1, "yes": 1}
+
+
+def test_info_counts_people_and_silence_clips_apart(tmp_path, capsys):
+    root = tmp_path / "speech_commands_test_set_v0.02"
+    for rel in ("yes/aaaa0001_nohash_0.wav", "_unknown_/bed_aaaa0001_nohash_1.wav", "no/bbbb0002_nohash_0.wav",
+                "_silence_/0.wav", "_silence_/1.wav", "_silence_/2.wav"):  # fmt: skip
+        write_wav(root / rel, TONE)
+    assert main(["data", "info", str(root), "--json"]) == 0
+    s = json.loads(capsys.readouterr().out)
+    assert (s["clips"], s["speakers"], s["silence_clips"]) == (6, 2, 3)
+    assert sum(side["speakers"] for side in s["splits"].values()) == 2
+
+
+def test_info_of_the_real_clips_matches_the_readme(real_dir, capsys):
+    """README, Data: 3,196 clips of 143 speakers; 2,632 clips / 120 speakers for training, 564 / 23 validation."""
+    assert main(["data", "info", str(real_dir), "--json"]) == 0
+    s = json.loads(capsys.readouterr().out)
+    assert (s["clips"], s["speakers"], s["silence_clips"]) == (3196, 143, 230)
+    got = {k: (v["clips"], v["speakers"]) for k, v in s["splits"].items()}
+    assert got == {"train": (2632, 120), "validation": (564, 23)}
+    assert main(["data", "info", str(real_dir)]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == "3196 clips (230 of silence), 143 speakers"
