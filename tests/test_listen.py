@@ -17,20 +17,17 @@ import pytest
 from tinykws.cli import main
 from tinykws.config import CONFIG
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "speech_commands_test_set_v0.02"
 RATE = CONFIG.audio.sample_rate
 MIC_THRESHOLD = 15  # well below the yes clips' scores, above every other word's in this stream
 
 
 @pytest.fixture(scope="module")
-def stream(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[tuple[str, float, float]]]:
+def stream(real_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[tuple[str, float, float]]]:
     """A WAV of four validation "yes" clips and four other words, 0.5 s of silence apart; (word, start, end)."""
     from tinykws.data import layout
     from tinykws.data.wav import read_wav, write_wav
 
-    if not DATA.is_dir():
-        pytest.fail(f"{DATA} is missing")
-    clips = sorted((c for c in layout.scan(DATA) if c.split == "validation"), key=lambda c: str(c.path))
+    clips = sorted((c for c in layout.scan(real_dir) if c.split == "validation"), key=lambda c: str(c.path))
     yes = [c for c in clips if c.word == "yes"][1:5]
     others = [next(c for c in clips if c.word == w) for w in ("no", "left", "stop", "down")]
     gap = np.zeros(RATE // 2, np.int16)
