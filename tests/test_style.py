@@ -4,6 +4,7 @@ import ast
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,3 +66,28 @@ def test_only_the_config_knows_where_the_shared_data_is():
                 if node.value == "shared" or node.value.startswith("../shared"):
                     found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {node.value!r}")
     assert not found, "\n".join(found)
+
+
+def _imported_modules() -> set[str]:
+    names = set()
+    for path in PYTHON:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                names.add(node.module.split(".")[0])
+    return names
+
+
+def test_every_declared_dependency_and_marker_is_used():
+    """A dependency nobody imports (soundfile was one) costs every install; a marker no test carries (slow
+    was one) makes `-m 'not slow'` look like it leaves something out."""
+    from importlib.metadata import packages_distributions
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    dists = {re.match(r"[A-Za-z0-9_.-]+", d).group(0).lower() for d in project["project"]["dependencies"]}
+    imported = {dist.lower() for mod in _imported_modules() for dist in packages_distributions().get(mod, [])}
+    assert dists <= imported, f"declared but imported nowhere: {sorted(dists - imported)}"
+    markers = [m.split(":")[0] for m in project["tool"]["pytest"]["ini_options"].get("markers", [])]
+    used = {m for path in TESTS for m in re.findall(r"pytest\.mark\.(\w+)", path.read_text())}
+    assert set(markers) <= used, f"markers no test uses: {sorted(set(markers) - used)}"
