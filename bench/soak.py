@@ -47,7 +47,7 @@ import numpy as np
 
 from tinykws.config import CONFIG, REPO_ROOT, SHARED_DATA_DIR
 from tinykws.data import layout
-from tinykws.data.wav import read_wav, wav_header
+from tinykws.data.wav import read_wav, to_int16, wav_header
 from tinykws.firmware import board
 from tinykws.firmware.engine import CEngine
 from tinykws.train.detector import Detection, detector_config
@@ -187,7 +187,7 @@ class Generator:
             events.append(Event(a0 + at, a0 + end, "edge", -1, what=what))
         for a, b, offset in dc:
             mix[a:b] += np.float32(offset)
-        return np.clip(np.rint(mix), -FULL, FULL - 1).astype(np.int16), events
+        return to_int16(mix), events
 
 
 def chunk_sizes(rng: np.random.Generator) -> Iterator[int]:

@@ -10,12 +10,9 @@ from __future__ import annotations
 import numpy as np
 
 from tinykws.config import CONFIG, AugmentConfig
+from tinykws.data.wav import to_int16
 
 _EPS = 1e-9
-
-
-def _to_int16(x: np.ndarray) -> np.ndarray:
-    return np.clip(np.round(x), -32768, 32767).astype(np.int16)
 
 
 def time_shift(clip: np.ndarray, shift: int) -> np.ndarray:
@@ -91,10 +88,10 @@ class Augmenter:
         x *= 10.0 ** (rng.uniform(*c.gain_db_range) / 20.0)
         if rng.random() < c.noise_probability:
             x = mix_at_snr(x, noise_segment(self.noises, len(x), rng), rng.uniform(*c.snr_db_range))
-        return _to_int16(x)
+        return to_int16(x)
 
     def silence(self, length: int, rng: np.random.Generator) -> np.ndarray:
         """A `_silence_` example: background noise at a random level (dBFS of its RMS)."""
         seg = noise_segment(self.noises, length, rng).astype(np.float64)
         level = 32768.0 * 10.0 ** (rng.uniform(*self.cfg.silence_level_dbfs) / 20.0)
-        return _to_int16(seg * level / rms(seg))
+        return to_int16(seg * level / rms(seg))

@@ -16,6 +16,7 @@ import numpy as np
 
 from tinykws.config import CONFIG, StreamConfig
 from tinykws.data.augment import noise_segment, rms
+from tinykws.data.wav import to_int16
 
 _FADE = 160  # 10 ms ramps at a clip's edges: its own recording noise must not start with a click
 
@@ -129,7 +130,7 @@ def _assemble(
     for start, x, idx, positive in placed:
         audio[start : start + len(x)] += x
         events.append(Event(start, len(x), words[idx], positive, idx))
-    pcm = np.clip(np.round(audio), -32768, 32767).astype(np.int16)
+    pcm = to_int16(audio)
     return Stream(name, pcm, events, snr_db)
 
 

@@ -47,7 +47,7 @@ from tinykws.data.voices import (
     probe_voice,
     say,
 )
-from tinykws.data.wav import write_wav
+from tinykws.data.wav import to_int16, write_wav
 from tinykws.errors import TinyKwsError
 
 DEFAULT_OUT = BUILD_DIR / "data" / "synth"
@@ -206,7 +206,7 @@ def place(seg: np.ndarray, params: ClipParams) -> np.ndarray:
     start = min(int(params.offset * (n - len(seg) + 1)), n - len(seg))
     out = np.zeros(n, dtype=np.float64)
     out[start : start + len(seg)] = seg.astype(np.float64) * scale
-    return np.clip(np.round(out * 32767.0), -32768, 32767).astype(np.int16)
+    return to_int16(out * 32767.0)
 
 
 def render_clip(voice: Voice, word: str, params: ClipParams, tmp_dir: str | Path) -> np.ndarray:

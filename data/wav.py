@@ -169,7 +169,12 @@ def read_wav(
         notes.append(f"{'float' if tag == _IEEE_FLOAT else f'{bits}-bit'} -> 16-bit")
     if report is not None:
         report(f"{path}: converted {', '.join(notes)}")
-    return np.clip(np.round(x * 32768.0), -32768, 32767).astype(np.int16)
+    return to_int16(x * 32768.0)
+
+
+def to_int16(x: np.ndarray) -> np.ndarray:
+    """Samples in int16 units (any float or int array) as int16 PCM: rounded half to even, clipped to full scale."""
+    return np.clip(np.round(x), -32768, 32767).astype(np.int16)
 
 
 def wav_header(num_samples: int, sample_rate: int | None = None) -> bytes:

@@ -20,7 +20,7 @@ import numpy as np
 
 from tinykws.atomic import atomic_dir
 from tinykws.config import CONFIG, REPO_ROOT, SHARED_DATA_DIR
-from tinykws.data.wav import read_wav
+from tinykws.data.wav import read_wav, to_int16
 from tinykws.errors import TinyKwsError
 from tinykws.features import mfcc
 
@@ -52,7 +52,7 @@ def synthetic_clips(seed: int = 7) -> dict[str, np.ndarray]:
     speechlike = 6000 * vowel * env + 3000 * hiss
     chirp = np.sin(2 * np.pi * (50 * t + 0.5 * (7900 - 50) * t**2))
     return {
-        "speechlike": np.clip(np.round(speechlike), -32768, 32767).astype(np.int16),
+        "speechlike": to_int16(speechlike),
         "fullscale_square": np.where(np.sin(2 * np.pi * 1000 * t) >= 0, 32767, -32768).astype(np.int16),
         "fullscale_chirp": np.round(32767 * chirp).astype(np.int16),
         "white_noise": rng.integers(-32768, 32768, n).astype(np.int16),

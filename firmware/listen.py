@@ -29,6 +29,7 @@ import numpy as np
 
 from tinykws.config import CONFIG
 from tinykws.data import layout
+from tinykws.data.wav import to_int16
 from tinykws.errors import TinyKwsError
 from tinykws.firmware.detect import output_lines, scores_record
 from tinykws.train.detector import detector_config
@@ -91,10 +92,6 @@ def _device_arg(device: str | None) -> int | str | None:
     return int(device) if device.strip().lstrip("-").isdigit() else device
 
 
-def _to_int16(x: np.ndarray) -> np.ndarray:
-    return np.clip(np.round(x), -32768, 32767).astype(np.int16)
-
-
 def mic_blocks(device: str | None, report: Callable[[str], None]) -> Iterator[np.ndarray]:
     """Blocks of 16 kHz mono int16 from an input device until the consumer stops."""
     sd = import_sounddevice()
@@ -139,7 +136,7 @@ def mic_blocks(device: str | None, report: Callable[[str], None]) -> Iterator[np
             if rate != want:
                 from scipy.signal import resample_poly
 
-                block = _to_int16(resample_poly(block.astype(np.float64), up, down))
+                block = to_int16(resample_poly(block.astype(np.float64), up, down))
             yield block
 
 
