@@ -131,7 +131,8 @@ def check_model(model: IntModel) -> None:
         raise TinyKwsError(f"classifier has {cls.out_channels} outputs for {len(model.labels)} labels")
 
 
-def _c_str(s: str) -> str:
+def c_string(s: str) -> str:
+    """A C string literal of `s` (backslashes and quotes escaped), for every generated header and source."""
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
@@ -178,8 +179,8 @@ def header_text(model: IntModel, source: str, dc: DetectorConfig) -> str:
     lay = _layout(model)
     all_layers = [*model.layers, model.classifier]
     defines = [
-        ("KWS_MODEL_ID", _c_str(model_id), "model_fingerprint() of the exported model"),
-        ("KWS_MODEL_FEATURE_HASH", _c_str(model.feature_hash), "front end the model was trained on"),
+        ("KWS_MODEL_ID", c_string(model_id), "model_fingerprint() of the exported model"),
+        ("KWS_MODEL_FEATURE_HASH", c_string(model.feature_hash), "front end the model was trained on"),
         ("KWS_MODEL_FEATURE_HASH_NUM", f"0x{model.feature_hash}ULL", "the same, for #if"),
         ("KWS_MODEL_NUM_LAYERS", len(model.layers), "feature layers (the classifier apart)"),
         ("KWS_MODEL_INPUT_FRAMES", model.input_frames, "frames of the non-streaming window"),
@@ -249,7 +250,7 @@ def source_text(model: IntModel, source: str) -> str:
     n = len(model.layers)
     entries = ",\n    ".join(_layer_entry(i, layer) for i, layer in enumerate(model.layers))
     rings = ",\n    ".join("{" + ", ".join(map(str, r)) + "}" for r in lay["rings"])
-    labels = ", ".join(_c_str(s) for s in model.labels)
+    labels = ", ".join(c_string(s) for s in model.labels)
     keywords = ", ".join(str(int(k)) for k in keyword_mask(model.labels))
     cin = in_channels(model.layers[0])
     parts += [

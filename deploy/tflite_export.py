@@ -29,7 +29,7 @@ from tinykws.deploy import tflite_schema as schema
 # The packages come through tflite_schema, which turns their absence into one line naming the pip install.
 from tinykws.deploy.tflite_schema import flatbuffers, tflite
 from tinykws.errors import TinyKwsError
-from tinykws.train.int_model import ConvLayer, IntModel
+from tinykws.train.int_model import ConvLayer, IntModel, f32
 
 # Operator versions as TFLite's op_version.cc assigns them for int8 per-channel kernels.
 _OP_VERSIONS = {
@@ -68,10 +68,6 @@ class _Op:
 # --- checks: the runtime must derive our numbers ---------------------------------------------------------------
 
 
-def _f32(x: float) -> float:
-    return float(np.float32(x))
-
-
 def _activation(layer: ConvLayer, name: str, prefer_relu: bool) -> int:
     """The fused activation whose clamp range TFLite derives equal to the layer's [act_min, act_max]."""
     fits = []
@@ -97,7 +93,7 @@ def _check_layer(layer: ConvLayer, name: str, in_scale: float, in_zp: int) -> No
             f"output's ({in_scale}, {in_zp})"
         )
     scales = [layer.input_scale, layer.output_scale, *np.asarray(layer.weight_scales).tolist()]
-    if any(s <= 0 or _f32(s) != s for s in scales):
+    if any(s <= 0 or f32(s) != s for s in scales):
         # A runtime derives multipliers from the float32 scales in the file; from other values ours would differ.
         raise TinyKwsError(
             f"{name}: scales are not float32 values (a .tflite stores float32); export the model again from its "
@@ -128,7 +124,7 @@ def _check_layer(layer: ConvLayer, name: str, in_scale: float, in_zp: int) -> No
 def check_exportable(model: IntModel) -> None:
     """TinyKwsError unless a TFLite runtime would compute exactly `model.run` from the exported file."""
     scale, zp = model.input_scale, model.input_zero_point
-    if _f32(scale) != scale:
+    if f32(scale) != scale:
         raise TinyKwsError("input scale must be a float32 value")
     for i, layer in enumerate(model.layers):
         _check_layer(layer, f"layer {i}", scale, zp)
@@ -185,7 +181,7 @@ def _add_conv(tensors: list[_Tensor], ops: list[_Op], layer: ConvLayer, name: st
         weight, qdim, code = layer.weight.reshape(c_out, k, 1, -1), 0, tflite.BuiltinOperator.CONV_2D
     w_scales = tuple(float(s) for s in layer.weight_scales)
     # Bias scale = input scale * weight scale, rounded to float32 as the TFLite converter writes it.
-    b_scales = tuple(_f32(layer.input_scale * s) for s in w_scales)
+    b_scales = tuple(f32(layer.input_scale * s) for s in w_scales)
     zeros = (0,) * c_out
     w_bytes = np.ascontiguousarray(weight, np.int8).tobytes()
     tensors.append(_Tensor(f"{name}/weights", weight.shape, tflite.TensorType.INT8, w_bytes, w_scales, zeros, qdim))

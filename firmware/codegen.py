@@ -23,6 +23,7 @@ import numpy as np
 
 from tinykws.atomic import atomic_path
 from tinykws.config import BUILD_DIR, CONFIG, REPO_ROOT, SHARED_DATA_DIR, TinyKwsConfig
+from tinykws.deploy.c_export import c_string
 from tinykws.errors import TinyKwsError
 from tinykws.features import tables
 
@@ -215,10 +216,6 @@ def tables_source(cfg: TinyKwsConfig = CONFIG) -> str:
     return "".join(parts)
 
 
-def _c_str(s: str) -> str:
-    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 def golden_index(cfg: TinyKwsConfig = CONFIG, root: Path = GOLDEN_ROOT, shared: Path = SHARED_DATA_DIR) -> str:
     """golden_index.h for the C tests; a header that fails with #error when the vectors are missing."""
     head = _banner("golden_index.h: the golden clips of tests/golden/frontend for the C tests.")
@@ -226,7 +223,7 @@ def golden_index(cfg: TinyKwsConfig = CONFIG, root: Path = GOLDEN_ROOT, shared: 
     d = root / cfg.feature_hash()
     if not (d / "manifest.json").exists():
         msg = f"no golden vectors in {d} for feature config {cfg.feature_hash()}: run `tinykws features golden`"
-        return head + guard + f"#error {_c_str(msg)}\n\n#endif\n"
+        return head + guard + f"#error {c_string(msg)}\n\n#endif\n"
     manifest = json.loads((d / "manifest.json").read_text())
     fc = cfg.features
     widths = {
@@ -254,17 +251,17 @@ def golden_index(cfg: TinyKwsConfig = CONFIG, root: Path = GOLDEN_ROOT, shared: 
         if wav is None and not mask & 1:
             raise TinyKwsError(f"{d}: clip {name} has neither stored audio nor a source WAV")
         rows.append(
-            f"    {{{_c_str(name)}, {_c_str(wav) if wav else 'NULL'}, {clip['samples']}, {clip['frames']}, "
+            f"    {{{c_string(name)}, {c_string(wav) if wav else 'NULL'}, {clip['samples']}, {clip['frames']}, "
             f"0x{mask:03x}u}}"
         )
-    stage_names = ", ".join(_c_str(s) for s in GOLDEN_STAGES)
+    stage_names = ", ".join(c_string(s) for s in GOLDEN_STAGES)
     max_samples = max(c["samples"] for c in manifest["clips"].values())
     max_frames = max(c["frames"] for c in manifest["clips"].values())
     return (
         head + guard + "#include <stddef.h>\n#include <stdint.h>\n\n"
-        f"#define KWS_GOLDEN_FEATURE_HASH {_c_str(manifest['feature_hash'])}\n"
-        f"#define KWS_GOLDEN_DIR {_c_str(str(d.resolve()))}\n"
-        f"#define KWS_GOLDEN_SHARED_DIR {_c_str(str(shared.resolve()))}\n"
+        f"#define KWS_GOLDEN_FEATURE_HASH {c_string(manifest['feature_hash'])}\n"
+        f"#define KWS_GOLDEN_DIR {c_string(str(d.resolve()))}\n"
+        f"#define KWS_GOLDEN_SHARED_DIR {c_string(str(shared.resolve()))}\n"
         f"#define KWS_GOLDEN_NUM_CLIPS {len(rows)}\n"
         f"#define KWS_GOLDEN_NUM_STAGES {len(GOLDEN_STAGES)}\n"
         f"#define KWS_GOLDEN_MAX_SAMPLES {max_samples}\n"

@@ -114,7 +114,8 @@ def load_library(model: IntModel, source: str = "an in-memory model") -> ctypes.
     return lib
 
 
-def _ptr(a: np.ndarray, ctype: type) -> ctypes._Pointer:
+def as_pointer(a: np.ndarray, ctype: type) -> ctypes._Pointer:
+    """A C pointer to a contiguous array's data, for ctypes calls (the tests' libraries use it too)."""
     return a.ctypes.data_as(ctypes.POINTER(ctype))
 
 
@@ -160,7 +161,7 @@ class CEngine:
         # At most one detection per hop this chunk can complete (one more for the pending window).
         cap = len(samples) // CONFIG.features.hop_samples + 2
         out = (KwsDetection * cap)()
-        n = self.lib.kws_process(self.state, _ptr(samples, ctypes.c_int16), len(samples), out, cap)
+        n = self.lib.kws_process(self.state, as_pointer(samples, ctypes.c_int16), len(samples), out, cap)
         if n < 0 or n > cap:
             raise RuntimeError(f"kws_process returned {n}")
         return [Detection(int(d.hop), int(d.keyword), int(d.score_sum)) for d in out[:n]]

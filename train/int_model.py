@@ -29,6 +29,11 @@ INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 # --- TFLite fixed-point primitives -------------------------------------------------------------------------
 
 
+def f32(x: float) -> float:
+    """x rounded to float32, as a .tflite stores every scale: the integer parameters are derived from that."""
+    return float(np.float32(x))
+
+
 def quantize_multiplier(real: float) -> tuple[int, int]:
     """TFLite QuantizeMultiplier: real = M * 2^(shift - 31) with M in [2^30, 2^31)."""
     if real == 0.0:

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from tinykws.config import CONFIG, ModelConfig
-from tinykws.train.int_model import AveragePool, ConvLayer, IntModel, quantize_multiplier
+from tinykws.train.int_model import AveragePool, ConvLayer, IntModel, f32, quantize_multiplier
 
 BN_EPS = 1e-5
 
@@ -103,7 +103,7 @@ class ActObserver(nn.Module):
     def qparams(self) -> tuple[float, int]:
         """(scale, zero point); the scale rounded to float32, as a .tflite stores it."""
         lo, hi = float(self.lo), float(self.hi)
-        scale = _f32(max(hi - lo, 1e-6) / 255.0)
+        scale = f32(max(hi - lo, 1e-6) / 255.0)
         zp = int(np.clip(round(-128 - lo / scale), -128, 127))
         return scale, zp
 
@@ -199,7 +199,7 @@ class QatNet(nn.Module):
         return _ExactRequant.apply(y, y64, acc_scale[:, None], m[:, None], shift[:, None], out_scale, zp, qmin)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        in_scale = _f32(self.mc.input_scale)
+        in_scale = f32(self.mc.input_scale)
         x = fake_quant(x, torch.tensor(in_scale), torch.zeros(()), -128, 127)
         for conv, obs in zip(self.convs, self.act_obs, strict=True):
             x = self._qconv(conv, x, in_scale, obs, relu=True)
@@ -228,10 +228,10 @@ class QatNet(nn.Module):
         classifier = _export_conv("conv", self.classifier, in_scale, in_zp, out_scale, out_zp, -128)
         return IntModel(
             layers=layers,
-            pool=AveragePool(zero_point=in_zp, scale=_f32(in_scale)),
+            pool=AveragePool(zero_point=in_zp, scale=f32(in_scale)),
             classifier=classifier,
             labels=tuple(labels),
-            input_scale=_f32(self.mc.input_scale),
+            input_scale=f32(self.mc.input_scale),
             input_zero_point=0,
             input_frames=input_frames,
             feature_hash=feature_hash,
@@ -243,7 +243,7 @@ def _export_conv(
 ) -> ConvLayer:
     # Scales are rounded to float32 first: a .tflite stores them as float32 and TFLite / TFLM derive each
     # multiplier as double(in) * double(w) / double(out) from those, so ours must start from the same values.
-    in_scale, out_scale = _f32(in_scale), _f32(out_scale)
+    in_scale, out_scale = f32(in_scale), f32(out_scale)
     w = conv.weight.detach().double()
     ws = torch.from_numpy(weight_scales(w).numpy().astype(np.float32).astype(np.float64))
     q = torch.clamp(torch.round(w / ws[:, None, None]), -127, 127).to(torch.int8).numpy()
@@ -268,10 +268,6 @@ def _export_conv(
         output_scale=float(out_scale),
         weight_scales=ws.numpy().astype(np.float64),
     )
-
-
-def _f32(x: float) -> float:
-    return float(np.float32(x))
 
 
 def count_parameters(net: nn.Module) -> int:
