@@ -1,9 +1,9 @@
 """Do LiteRT and TensorFlow Lite Micro compute exactly `IntModel.run` on our .tflite export?
 
-    python bench/tflite_equality.py [--task kws12|yes] [--model PATH] [--n N] [--random R] [--keep DIR]
+    python bench/tflite_equality.py [--model PATH]... [--n N] [--random R] [--keep DIR]
 
-Exports the model (default: a deterministic fixture built from real clips; PATH: a model .npz, or a training
-checkpoint.pt re-exported with the current train/model.py), runs N real clips (default all of
+Exports each model (default: both shipped models, models/kws12 and models/yes; PATH: a model .npz, or a
+training checkpoint.pt re-exported with the current train/model.py), runs N real clips (default all 3,196 of
 ../shared/data/speech_commands_test_set_v0.02) and R random int8 inputs through `IntModel.run`, LiteRT with
 TFLite's reference kernels (BUILTIN_REF), LiteRT's optimised builtin kernels without delegates, LiteRT's
 default (AUTO: XNNPACK delegate) and TFLM, and prints how many outputs of each are identical to `IntModel.run`
@@ -19,7 +19,8 @@ What the other two kernel sets do instead, measured layer by layer (ai-edge-lite
   half to even); every layer differs by 1 now and then and the errors grow through the network.
 Neither is the arithmetic IntModel defines (and the firmware and TFLM compute), so neither is a target.
 
-The helpers (fixture models, runtime runners) are imported by tests/test_tflite.py.
+The helpers (runtime runners, the synthetic model) are imported by tests/test_tflite.py, whose trained fixture
+models come from tests/model_fixtures.py.
 """
 
 from __future__ import annotations
@@ -42,11 +43,14 @@ from tinykws.data.wav import fit_clip, read_wav
 from tinykws.deploy import tflite_schema
 from tinykws.deploy.tflite_export import tflite_bytes
 from tinykws.errors import TinyKwsError
+from tinykws.exact import first_mismatch
 from tinykws.features import mfcc
+from tinykws.train.evaluate import shipped_model_path
 from tinykws.train.int_model import AveragePool, ConvLayer, IntModel
 
 REAL_DIR = SHARED_DATA_DIR / "speech_commands_test_set_v0.02"
 INPUT_FRAMES = CONFIG.features.frames_for(CONFIG.audio.clip_samples)
+SHIPPED_TASKS = ("kws12", "yes")  # models/<task>/model.npz: what the README says runs the same everywhere
 PIP_HINT = {
     "litert": "LiteRT missing: .venv/bin/pip install ai-edge-litert",
     "tflm": "TensorFlow Lite Micro missing: .venv/bin/pip install --pre tflite-micro",
@@ -69,39 +73,6 @@ def features_of(clips: list[layout.Clip]) -> np.ndarray:
 
 
 # --- models ----------------------------------------------------------------------------------------------------
-
-
-def fixture_model(task: str, feats: np.ndarray, words: list[str], seed: int = 0, train_steps: int = 40) -> IntModel:
-    """A deterministic model from the training code: seeded KwsNet, a few float steps on real clips (an untrained
-    net's logits barely depend on the input, which would make equality a weak test), BN statistics and QAT
-    observers from real features, then `to_int_model` exactly as training exports."""
-    import torch
-
-    from tinykws.train import dataset
-    from tinykws.train.model import KwsNet, QatNet, dequantize_input
-
-    labels = layout.task_labels(task)
-    torch.manual_seed(seed)
-    net = KwsNet(len(labels))
-    x = dequantize_input(feats)
-    y = torch.from_numpy(dataset.labels_for(np.array(words), task))
-    net.train()
-    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
-    for _ in range(train_steps):
-        opt.zero_grad()
-        torch.nn.functional.cross_entropy(net(x), y).backward()
-        opt.step()
-    with torch.no_grad():
-        for _ in range(3):
-            net(x)
-    net.eval()
-    qat = QatNet(net)
-    qat.train()
-    with torch.no_grad():
-        qat(x)
-    qat.eval()
-    qat.freeze_observers()
-    return qat.to_int_model(labels, INPUT_FRAMES, CONFIG.feature_hash())
 
 
 def checkpoint_model(path: Path) -> IntModel:
@@ -327,14 +298,6 @@ RUNTIMES = (
 )
 
 
-def first_mismatch(got: np.ndarray, want: np.ndarray) -> str:
-    idx = np.argwhere(got != want)
-    if len(idx) == 0:
-        return "-"
-    i, k = idx[0]
-    return f"input {i} class {k}: got {got[i, k]}, want {want[i, k]}"
-
-
 def compare(name: str, model: IntModel, data: bytes, real: np.ndarray, rand: np.ndarray) -> bool:
     """Print one table for a model; True if every must-match runtime matched everywhere."""
     want_real, want_rand = model.run_batch(real), model.run_batch(rand)
@@ -357,7 +320,11 @@ def compare(name: str, model: IntModel, data: bytes, real: np.ndarray, rand: np.
             int(np.abs(got_real.astype(int) - want_real).max(initial=0)),
             int(np.abs(got_rand.astype(int) - want_rand).max(initial=0)),
         )
-        where = first_mismatch(got_real, want_real) if same_real < len(real) else first_mismatch(got_rand, want_rand)
+        where = "-"
+        if same_real < len(real):
+            where = "real: " + first_mismatch(got_real, want_real)
+        elif same_rand < len(rand):
+            where = "random: " + first_mismatch(got_rand, want_rand)
         print(f"{label:54} {same_real:>5}/{len(real):<5} {same_rand:>5}/{len(rand):<5} {diff:>6} {secs:>5.1f}  {where}")
         ok &= not must_match or (same_real == len(real) and same_rand == len(rand))
     arena = tflm_arena(data, real)
@@ -374,8 +341,13 @@ def compare(name: str, model: IntModel, data: bytes, real: np.ndarray, rand: np.
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--task", type=layout.check_task, metavar="TASK", default="kws12")
-    p.add_argument("--model", type=Path, default=None, help="model .npz or training checkpoint.pt")
+    p.add_argument(
+        "--model",
+        type=Path,
+        action="append",
+        default=None,
+        help="model .npz or training checkpoint.pt (repeatable; default: the shipped kws12 and yes models)",
+    )
     p.add_argument("--n", type=int, default=None, help="real clips (default: all)")
     p.add_argument("--random", type=int, default=200, help="random int8 inputs")
     p.add_argument("--seed", type=int, default=0)
@@ -385,21 +357,18 @@ def main(argv: list[str] | None = None) -> int:
     t = time.perf_counter()
     clips = real_clips(args.n)
     real = features_of(clips)
-    calib_clips = real_clips(200, offset=7)
-    calib = features_of(calib_clips)
+    calib = features_of(real_clips(200, offset=7))
     rand = np.random.default_rng(args.seed).integers(-128, 128, (args.random, *real.shape[1:])).astype(np.int8)
     print(f"features of {len(clips)} + {len(calib)} real clips in {time.perf_counter() - t:.1f} s")
 
     models: list[tuple[str, IntModel]] = []
-    if args.model is None:
-        fixture = fixture_model(args.task, calib, [c.word for c in calib_clips], seed=args.seed)
-        models.append((f"{args.task} fixture (torch seed {args.seed})", fixture))
-    elif args.model.suffix == ".pt":
-        models.append((f"{args.model} (re-exported)", checkpoint_model(args.model)))
-    else:
-        models.append((str(args.model), IntModel.load(args.model)))
-    n_classes = len(models[0][1].labels)
-    models.append((f"synthetic {n_classes}-class model, non-zero zero points", synthetic_model(n_classes, calib)))
+    for path in args.model or [shipped_model_path(task) for task in SHIPPED_TASKS]:
+        if path.suffix == ".pt":
+            models.append((f"{path} (re-exported)", checkpoint_model(path)))
+        else:
+            models.append((str(path), IntModel.load(path)))
+    for n_classes in sorted({len(m.labels) for _, m in models}):
+        models.append((f"synthetic {n_classes}-class model, non-zero zero points", synthetic_model(n_classes, calib)))
 
     ok, refused = True, 0
     for name, model in models:

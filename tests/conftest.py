@@ -1,15 +1,27 @@
 import os
+import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
+from model_fixtures import one_torch_thread
 
 from tinykws.config import SHARED_DATA_DIR
 from tinykws.data.wav import fit_clip, read_wav
 
 REAL = SHARED_DATA_DIR / "speech_commands_test_set_v0.02"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def torch_on_one_thread() -> Iterator[None]:
+    """Torch on one thread, as `tinykws train` runs it: the suite's nets are small, and on cores busy with
+    other work torch's default pool is slow beyond reason (one QAT forward pass of 400 clips: 61 s on 2
+    threads, 0.6 s on one, measured beside a training run on this 2-core machine)."""
+    with one_torch_thread():
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -23,17 +35,6 @@ def real_clip(real_dir) -> np.ndarray:
     return fit_clip(read_wav(real_dir / "yes" / "0bac8a71_nohash_0.wav"))
 
 
-def first_mismatch(got: np.ndarray, want: np.ndarray) -> str:
-    """Message naming the first differing index, for exact-equality asserts."""
-    if got.shape != want.shape:
-        return f"shape {got.shape} != {want.shape}"
-    idx = np.argwhere(got != want)
-    if len(idx) == 0:
-        return "equal"
-    i = tuple(idx[0])
-    return f"{len(idx)} mismatches; first at {i}: got {got[i]}, want {want[i]}"
-
-
 FIRMWARE = Path(__file__).resolve().parent.parent / "firmware"
 
 
@@ -44,6 +45,24 @@ def firmware_make(*args: str, timeout: float = 300) -> str:
     out = r.stdout + r.stderr
     assert r.returncode == 0, out[-4000:]
     return out
+
+
+def assert_all_passed(out: str) -> None:
+    """A C test program's summary line: at least 100 checks run (the network golden test has exactly 100), none
+    failed."""
+    m = re.search(r"^(\d+) passed, (\d+) failed$", out, re.MULTILINE)
+    assert m, out[-4000:]
+    assert int(m.group(1)) >= 100 and m.group(2) == "0", out[-4000:]
+
+
+# What no firmware object may call: the engine's memory is the caller's (static or passed in).
+ALLOCATORS = {"malloc", "free", "calloc", "realloc", "_malloc_r", "_free_r", "aligned_alloc", "posix_memalign"}
+
+
+def undefined_symbols(nm: str, objects: list[Path]) -> set[str]:
+    """Symbols the objects use but do not define (`nm -u`)."""
+    r = subprocess.run([nm, "-u", *map(str, objects)], capture_output=True, text=True, check=True)
+    return {line.split()[-1] for line in r.stdout.splitlines() if line.strip() and not line.endswith(":")}
 
 
 @pytest.fixture(scope="session")

@@ -1,10 +1,13 @@
-"""A deterministic integer test model, built in about a second from a fixed torch seed and a few real clips,
-so the firmware tests never depend on models/ or on a training run.
+"""Deterministic test models, built in about a second from a fixed torch seed and a few real clips, so the
+tests never depend on models/ or on a training run. This is the one recipe (the firmware, .tflite and QAT
+tests all use it), and it runs torch on one thread.
 
-The recipe is the training pipeline's own, minus the training: train.model.KwsNet with seeded weights; one
-pass of real clips' features in train mode sets the batch-norm statistics (cumulative, momentum None); fold
-into QatNet, one pass sets the activation observers, freeze, `to_int_model`. Its logits are not meaningful
-but every layer sees realistic activation ranges, which is what the arithmetic tests need.
+The recipe is the training pipeline's own, minus most of the training: train.model.KwsNet with seeded weights;
+optionally a few Adam steps on the clips (an untrained net's logits barely depend on its input, which makes an
+equality test of the outputs weak); one pass of the clips' features in train mode sets the batch-norm
+statistics (cumulative, momentum None); fold into QatNet, one pass sets the activation observers, freeze,
+`to_int_model`. Its logits are not meaningful but every layer sees realistic activation ranges, which is what
+the arithmetic tests need.
 
     python tests/model_fixtures.py --write-golden   rewrites tests/golden/network/<VERSION>/
 """
@@ -12,6 +15,8 @@ but every layer sees realistic activation ranges, which is what the arithmetic t
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -39,21 +44,44 @@ def clip_features(paths: list[Path]) -> np.ndarray:
     return np.stack([mfcc.mfcc(fit_clip(read_wav(p))) for p in paths])
 
 
-def build_test_model(task: str = "kws12", seed: int = 0) -> IntModel:
+@contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """The passes are tiny, and a thread pool competing with a training run on the same cores turns one second
+    into forty (21 s instead of 5 s measured for the .tflite fixtures on a busy 2-core machine)."""
     import torch
 
-    from tinykws.train.model import KwsNet, QatNet, dequantize_input
-
-    labels = layout.task_labels(task)
-    x = dequantize_input(clip_features(real_clips()))
-    # One thread: the passes are tiny, and a thread pool competing with a training run on the same cores
-    # turns one second into forty.
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def fixture_qat(  # noqa: ANN201 - a QatNet; torch is imported lazily
+    task: str, feats: np.ndarray, words: list[str] | None = None, seed: int = 0, train_steps: int = 0
+):
+    """The frozen QatNet of the recipe above for (clips, frames, coefficients) int8 features; `words` (the
+    clips' words) only with `train_steps` > 0."""
+    import torch
+
+    from tinykws.train import dataset
+    from tinykws.train.model import KwsNet, QatNet, dequantize_input
+
+    x = dequantize_input(feats)
+    with one_torch_thread():
         torch.manual_seed(seed)
-        net = KwsNet(len(labels))
+        net = KwsNet(len(layout.task_labels(task)))
+        if train_steps:
+            y = torch.from_numpy(dataset.labels_for(np.array(words), task))
+            opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+            net.train()
+            for _ in range(train_steps):
+                opt.zero_grad()
+                torch.nn.functional.cross_entropy(net(x), y).backward()
+                opt.step()
         for bn in net.bns:
+            bn.reset_running_stats()
             bn.momentum = None  # cumulative average: one pass gives exactly this batch's statistics
         net.train()
         with torch.no_grad():
@@ -63,10 +91,22 @@ def build_test_model(task: str = "kws12", seed: int = 0) -> IntModel:
         with torch.no_grad():
             qat(x)
         qat.freeze_observers()
-    finally:
-        torch.set_num_threads(threads)
-    frames = CONFIG.features.frames_for(CONFIG.audio.clip_samples)
-    model = qat.to_int_model(labels, input_frames=frames, feature_hash=CONFIG.feature_hash())
+    return qat
+
+
+def fixture_model(
+    task: str, feats: np.ndarray, words: list[str] | None = None, seed: int = 0, train_steps: int = 0
+) -> IntModel:
+    """`fixture_qat` exported as training exports: the model every runtime must compute exactly."""
+    labels = layout.task_labels(task)
+    return fixture_qat(task, feats, words, seed, train_steps).to_int_model(
+        labels, input_frames=CONFIG.clip_feature_shape()[0], feature_hash=CONFIG.feature_hash()
+    )
+
+
+def build_test_model(task: str = "kws12", seed: int = 0) -> IntModel:
+    """The firmware tests' model: the recipe on two real clips per label, with every kind of shift."""
+    model = fixture_model(task, clip_features(real_clips()), seed=seed)
     model.meta = {"recipe": "tests/model_fixtures.py build_test_model", "task": task, "seed": seed}
     _use_every_shift(model)
     return model

@@ -2,11 +2,11 @@
 
 import numpy as np
 import pytest
-from conftest import first_mismatch
 
 from tinykws.config import CONFIG
 from tinykws.data import layout
 from tinykws.data.wav import fit_clip, read_wav
+from tinykws.exact import first_mismatch
 from tinykws.features import golden, mfcc, mfcc_float, tables
 from tinykws.features.streaming import StreamingFrontend
 

@@ -12,7 +12,6 @@ input; no allocator in the engine; the image within its flash / RAM targets.
 
 import ctypes
 import json
-import re
 import shutil
 import subprocess
 import sys
@@ -20,17 +19,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import firmware_make, first_mismatch
+from conftest import ALLOCATORS, assert_all_passed, firmware_make, undefined_symbols
 from model_fixtures import build_test_model
 
 from tinykws.cli import main
 from tinykws.config import CONFIG, REPO_ROOT, DetectorConfig
+from tinykws.data import layout
 from tinykws.data.wav import read_wav, write_wav
 from tinykws.deploy import c_export, golden_network
+from tinykws.exact import first_mismatch
 from tinykws.firmware import board
 from tinykws.firmware.engine import CEngine, load_library
 from tinykws.train.detector import Detector, hop_scores
 from tinykws.train.engine import PythonEngine
+from tinykws.train.evaluate import load_model
 from tinykws.train.int_model import IntModel, multiply_by_quantized_multiplier
 
 FC = CONFIG.features
@@ -38,22 +40,12 @@ FIRMWARE = REPO_ROOT / "firmware"
 # The test model's detector: lower than the shipped threshold so that its meaningless logits still fire now
 # and then (the equality checks below must not be vacuous); also exercises a model's own detector constants.
 TEST_DETECTOR = {"threshold": 20, "refractory_hops": 20}
-ALLOCATORS = {"malloc", "free", "calloc", "realloc", "_malloc_r", "_free_r", "aligned_alloc", "posix_memalign"}
 
 
 def _tools(board_name: str, extra: tuple[str, ...] = ()) -> None:
     missing = [t for t in (*board.TOOLS[board_name], *extra) if shutil.which(t) is None]
     if missing:
         pytest.fail(f"{', '.join(missing)} not found: run `make install`")
-
-
-def _make(*args: str, timeout: float = 300) -> str:
-    return firmware_make(*args, timeout=timeout)
-
-
-def _assert_all_passed(out: str) -> None:
-    m = re.search(r"^(\d+) passed, (\d+) failed$", out, re.MULTILINE)
-    assert m and int(m.group(1)) >= 100 and m.group(2) == "0", out[-4000:]
 
 
 # --- fixtures ---------------------------------------------------------------------------------------------------
@@ -141,20 +133,20 @@ def test_golden_vectors_are_what_int_model_computes():
 
 def test_c_network_golden_on_host():
     _tools("host")
-    _assert_all_passed(_make("BOARD=host", "net-test"))
+    assert_all_passed(firmware_make("BOARD=host", "net-test"))
 
 
 def test_c_network_golden_under_asan_and_ubsan():
     _tools("host")
-    _assert_all_passed(_make("asan-net-test"))
+    assert_all_passed(firmware_make("asan-net-test"))
 
 
 @pytest.mark.parametrize("variant", ["", "portable"])
 def test_c_network_golden_on_cortex_m4_both_kernel_paths(variant):
     _tools("mps2-an386")
-    out = _make("BOARD=mps2-an386", f"VARIANT={variant}", "net-test", timeout=600)
+    out = firmware_make("BOARD=mps2-an386", f"VARIANT={variant}", "net-test", timeout=600)
     assert ("portable kernels" if variant else "SMLAD (DSP) kernels") in out, out[-2000:]
-    _assert_all_passed(out)
+    assert_all_passed(out)
 
 
 # --- kernels: requantisation worked out by hand ------------------------------------------------------------------
@@ -354,12 +346,26 @@ def test_yes_task_model_c_equals_python(stream):
     assert c_dets == py_dets and all(d.keyword == 1 for d in c_dets)
 
 
+def test_shipped_kws12_model_c_equals_python(real_dir):
+    """models/kws12 itself through the host C engine (built for it) and PythonEngine: the same hops, logits,
+    sums and detections on two validation clips of every keyword, back to back, in random chunks. Nothing
+    here depends on the shipped weights, so a retrained model of the same task keeps passing."""
+    _tools("host")
+    shipped, path = load_model("kws12", None)
+    assert shipped.labels == KWS12
+    clips = [c for c in layout.scan(real_dir) if c.split == "validation" and c.word in CONFIG.labels.keywords]
+    picked = [c for word in CONFIG.labels.keywords for c in [c for c in clips if c.word == word][:2]]
+    audio = np.concatenate([read_wav(c.path) for c in picked])
+    lib = load_library(shipped, str(path))
+    py, c, py_dets, c_dets = _run_both(shipped, lib, audio, _chunks(len(audio), np.random.default_rng(3), 4000))
+    _assert_same_hops(py, c)
+    assert c_dets == py_dets
+    # Not vacuous: a trained model's outputs follow the words, and some of twenty keywords are detected.
+    assert len({int(np.argmax(h.logits)) for h in py.hops if h.logits is not None}) >= 3
+    assert py_dets and {d.keyword for d in py_dets} <= {KWS12.index(k) for k in CONFIG.labels.keywords}
+
+
 # --- builds: no allocator, sanitizers, the Cortex-M4 image under QEMU -----------------------------------------------
-
-
-def _undefined(nm: str, objects: list[Path]) -> set[str]:
-    r = subprocess.run([nm, "-u", *map(str, objects)], capture_output=True, text=True, check=True)
-    return {line.split()[-1] for line in r.stdout.splitlines() if line.strip() and not line.endswith(":")}
 
 
 def test_engine_uses_no_allocator_and_no_mutable_globals(model, lib, m4_out):
@@ -367,7 +373,7 @@ def test_engine_uses_no_allocator_and_no_mutable_globals(model, lib, m4_out):
     for nm, out, shared in builds:
         objects = sorted(out.glob("engine/*.o")) + sorted((REPO_ROOT / "build/firmware" / shared).glob("nn/*.o"))
         assert len(objects) == 5, objects
-        used = _undefined(nm, objects)
+        used = undefined_symbols(nm, objects)
         assert not used & ALLOCATORS, sorted(used & ALLOCATORS)
         allowed = {"memcpy", "memset", "memmove", "_GLOBAL_OFFSET_TABLE_"}
         assert used <= allowed | {s for s in used if s.startswith("kws_")}, sorted(used)
@@ -483,7 +489,7 @@ def test_c_build_refuses_a_model_exported_for_another_front_end(model, tmp_path)
     other.feature_hash = "0123456789ab"
     c_export.write_c_sources(other, tmp_path)
     gen = REPO_ROOT / "build/firmware/generated"
-    _make("BOARD=host", "lib")  # makes sure kws_config.h is generated
+    firmware_make("BOARD=host", "lib")  # makes sure kws_config.h is generated
     r = subprocess.run(["gcc", "-std=c99", "-fsyntax-only", f"-I{tmp_path}", f"-I{FIRMWARE / 'include'}", f"-I{gen}",
                         str(FIRMWARE / "runtime/kws_engine.c")], capture_output=True, text=True)  # fmt: skip
     assert r.returncode != 0 and "another front end" in r.stderr

@@ -30,16 +30,12 @@ RUNS = {"frontend": 2000, "kernels": 2000, "detector": 2000, "network": 150, "ne
 MAX_CORPUS_BYTES = 16 * 1024
 
 
-def _make(*args: str, timeout: float = 600) -> str:
-    return firmware_make(*args, timeout=timeout)
-
-
 @pytest.fixture(scope="module")
 def fuzz_bin() -> Path:
     missing = [t for t in ("make", "clang") if shutil.which(t) is None]
     if missing:
         pytest.fail(f"{', '.join(missing)} not found: run `make install` (APT_PACKAGES has clang and its runtimes)")
-    _make("fuzz")
+    firmware_make("fuzz", timeout=600)
     return FUZZ_BUILD / "bin"
 
 
@@ -81,9 +77,9 @@ def test_corpus_is_small_and_what_the_script_writes(tmp_path, real_dir):
 
 def test_benches_run_clean_under_asan_and_ubsan(fuzz_bin):
     asan = BUILD_DIR / "firmware" / "host-asan"
-    _make("BOARD=host", "VARIANT=asan", "tests")
+    firmware_make("BOARD=host", "VARIANT=asan", "tests", timeout=600)
     bench_engine = FUZZ_MODEL_DIR / "host-asan" / "bench_engine"  # engine-tests' other half needs the golden model
-    _make("BOARD=host", "VARIANT=asan", f"MODEL_DIR={FUZZ_MODEL_DIR}", str(bench_engine))
+    firmware_make("BOARD=host", "VARIANT=asan", f"MODEL_DIR={FUZZ_MODEL_DIR}", str(bench_engine), timeout=600)
     for bench in (asan / "bench_frontend", bench_engine):
         r = subprocess.run([str(bench)], capture_output=True, text=True, timeout=300)
         assert r.returncode == 0, f"{bench}:\n{(r.stdout + r.stderr)[-3000:]}"
@@ -93,7 +89,7 @@ def test_benches_run_clean_under_asan_and_ubsan(fuzz_bin):
 def test_m4_app_reads_a_wav_of_unknown_length(fuzz_bin, tmp_path):
     if shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None:
         pytest.fail("qemu-system-arm / arm-none-eabi-gcc not found: run `make install`")
-    _make("BOARD=mps2-an386", f"MODEL_DIR={FUZZ_MODEL_DIR}", "engine")
+    firmware_make("BOARD=mps2-an386", f"MODEL_DIR={FUZZ_MODEL_DIR}", "engine", timeout=600)
     shutil.copy(FUZZ / "corpus" / "wav" / "streaming-sizes.wav", tmp_path / "in.wav")
     cmd = ["qemu-system-arm", "-M", "mps2-an386", "-nographic", "-monitor", "none", "-serial", "none",
            "-semihosting-config", "enable=on,target=native,arg=kws_app,arg=in.wav",

@@ -1,8 +1,9 @@
 """The .tflite export: a valid int8 builtin-only flatbuffer that LiteRT's reference kernels and TensorFlow Lite
 Micro run bit for bit like `IntModel.run`; `tinykws inspect` on both file kinds; one-line errors.
 
-The runtimes are test dependencies: a missing one fails with the pip command, it is never skipped. The fixture
-models and runtime runners are bench/tflite_equality.py's, so the bench and the tests prove the same thing.
+The runtimes are test dependencies: a missing one fails with the pip command, it is never skipped. The runtime
+runners and the synthetic model are bench/tflite_equality.py's, so the bench and the tests prove the same thing;
+the trained fixture models are tests/model_fixtures.py's (the bench checks the shipped models).
 """
 
 import dataclasses
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import first_mismatch
+from model_fixtures import fixture_model
 
 from tinykws.cli import main
 from tinykws.config import CONFIG
@@ -20,6 +21,7 @@ from tinykws.deploy import inspect as kws_inspect
 from tinykws.deploy import tflite_schema as schema
 from tinykws.deploy.tflite_export import check_exportable, tflite_bytes, write_tflite
 from tinykws.errors import TinyKwsError
+from tinykws.exact import first_mismatch
 
 ROOT = Path(__file__).resolve().parent.parent
 _spec = importlib.util.spec_from_file_location("tflite_equality", ROOT / "bench" / "tflite_equality.py")
@@ -40,8 +42,8 @@ def clips(real_dir):
 def models(clips):
     calib, words, _ = clips
     return {
-        "kws12": bench.fixture_model("kws12", calib, words, train_steps=20),
-        "yes": bench.fixture_model("yes", calib, words, train_steps=20),
+        "kws12": fixture_model("kws12", calib, words, train_steps=20),
+        "yes": fixture_model("yes", calib, words, train_steps=20),
         "synthetic": bench.synthetic_model(12, calib),
     }
 
@@ -216,3 +218,19 @@ def test_corrupt_missing_and_foreign_files_are_one_line_errors(models, tmp_path,
         assert len(err) == 1 and err[0].startswith("tinykws: ") and message in err[0], (name, err)
     with pytest.raises(TinyKwsError, match="no TFL3 identifier"):
         schema.read_tflite(b"\x00" * 64, "x")
+
+
+def test_the_documented_bench_command_checks_the_shipped_models():
+    """README: `python bench/tflite_equality.py` proves the shipped models of both tasks equal in LiteRT's
+    reference kernels and TFLM (there on all clips; here on 20, which runs every step of the same command)."""
+    import subprocess
+    import sys
+
+    from tinykws.train.evaluate import shipped_model_path
+
+    cmd = [sys.executable, str(ROOT / "bench" / "tflite_equality.py"), "--n", "20", "--random", "5"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    checked = [line.split(":")[0][3:] for line in r.stdout.splitlines() if line.startswith("== ")]
+    assert checked[:2] == [str(shipped_model_path("kws12")), str(shipped_model_path("yes"))], checked
+    assert r.stdout.rstrip().endswith("reference kernels and TFLM: bit-exact on 4 models"), r.stdout[-500:]

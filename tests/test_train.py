@@ -5,6 +5,7 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+from model_fixtures import fixture_qat
 
 from tinykws.config import CONFIG
 from tinykws.data import layout
@@ -79,24 +80,14 @@ def test_depthwise_and_pool_by_hand():
 
 @pytest.fixture(scope="module")
 def calibrated_qat(real_dir):
+    """The test models' recipe (tests/model_fixtures.py, one torch thread) calibrated on every 8th real clip."""
     from tinykws.data.wav import fit_clip, read_wav
     from tinykws.features import mfcc
 
     clips = layout.scan(real_dir)[::8]
     feats = mfcc.mfcc(np.stack([fit_clip(read_wav(c.path)) for c in clips]))
-    torch.manual_seed(1)
-    net = KwsNet(12)
-    net.train()
-    with torch.no_grad():
-        for _ in range(3):
-            net(dequantize_input(feats))
-    net.eval()
-    qat = QatNet(net)
-    qat.train()
-    with torch.no_grad():
-        qat(dequantize_input(feats))
+    qat = fixture_qat("kws12", feats, seed=1)
     qat.eval()
-    qat.freeze_observers()
     return qat, feats
 
 
