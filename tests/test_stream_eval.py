@@ -11,8 +11,11 @@ import pytest
 from tinykws.cli import main
 from tinykws.config import CONFIG, DetectorConfig
 from tinykws.data import streams
+from tinykws.firmware import stream_eval as fse
+from tinykws.firmware.engine import CEngine
 from tinykws.train import stream_eval as se
 from tinykws.train.detector import Detector, detector_config
+from tinykws.train.engine import PythonEngine
 from tinykws.train.evaluate import shipped_model_path
 from tinykws.train.int_model import IntModel
 
@@ -97,9 +100,24 @@ def test_streams_place_every_wake_word_once(built, real_dir):
 def test_c_and_python_engines_record_the_same_logits(built):
     model = IntModel.load(shipped_model_path("yes"))
     audio = built[1].audio[: 16000 * 12]
-    c = se.stream_logits(model, audio, "c")
-    py = se.stream_logits(model, audio, "python")
+    c = se.stream_logits(model, audio, CEngine)
+    py = se.stream_logits(model, audio, PythonEngine)
     assert c.shape == (CONFIG.features.frames_for(len(audio)) - model.input_frames + 1, 2) and np.array_equal(c, py)
+
+
+def test_the_command_offers_exactly_the_engines_it_hands_in():
+    """`tinykws stream-eval` is firmware/stream_eval.py (the C engine is the firmware's; train/ does not import
+    it), with train/stream_eval.py's options: each --engine choice has its engine class, C by default."""
+    import argparse
+
+    from tinykws.cli import COMMANDS
+
+    assert COMMANDS[(None, "stream-eval")][0] == "tinykws.firmware.stream_eval"
+    parser = argparse.ArgumentParser()
+    fse.add_arguments(parser)
+    engine = next(a for a in parser._actions if a.dest == "engine")
+    assert set(engine.choices) == set(fse.ENGINES) and parser.parse_args([]).engine == "c"
+    assert fse.ENGINES == {"c": CEngine, "python": PythonEngine}
 
 
 def test_stream_eval_command_tunes_and_applies(real_dir, tmp_path, capsys):

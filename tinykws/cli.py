@@ -35,7 +35,7 @@ COMMANDS: dict[tuple[str | None, str], tuple[str, str]] = {
         "accuracy of the integer model on a Speech Commands folder",
     ),
     (None, "stream-eval"): (
-        "tinykws.train.stream_eval",
+        "tinykws.firmware.stream_eval",
         "false rejects and false accepts per hour on long streams; tunes the detector",
     ),
     (None, "predict"): ("tinykws.train.evaluate:predict_command", "int8 model outputs for a features .npz"),

@@ -270,6 +270,10 @@ class TinyKwsConfig:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    def clip_feature_shape(self) -> tuple[int, int]:
+        """(frames, coefficients) of one clip's int8 features: the model's input."""
+        return self.features.frames_for(self.audio.clip_samples), self.features.num_mfcc
+
     def feature_hash(self) -> str:
         """Fingerprint of everything that changes the front end's numbers (12 hex digits)."""
         payload = {"audio": dataclasses.asdict(self.audio), "features": dataclasses.asdict(self.features)}

@@ -153,7 +153,8 @@ def build_bank(
             for f in futs:
                 f.cancel()
             raise
-    clip_feats = np.stack(feats).reshape(-1, *feats[0].shape[1:]) if clips else np.zeros((0, 49, 10), np.int8)
+    shape = CONFIG.clip_feature_shape()
+    clip_feats = np.stack(feats).reshape(-1, *shape) if clips else np.zeros((0, *shape), np.int8)
     sil = np.concatenate(silence) if silence else np.zeros((0, *clip_feats.shape[1:]), np.int8)
     bank = Bank(
         features=np.concatenate([clip_feats, sil]),
@@ -205,5 +206,5 @@ def clean_features(clips: list[layout.Clip], corpus_npz: Path | None = None) -> 
                 if all(r is not None for r in rows):
                     return z["features"][rows]
     if not clips:
-        return np.zeros((0, CONFIG.features.frames_for(CONFIG.audio.clip_samples), CONFIG.features.num_mfcc), np.int8)
+        return np.zeros((0, *CONFIG.clip_feature_shape()), np.int8)
     return mfcc.mfcc(np.stack([fit_clip(read_wav(c.path)) for c in clips]))

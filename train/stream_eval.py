@@ -8,6 +8,10 @@ window and refractory period. The pick: for each (window, refractory) the lowest
 accepts stay within the target rate at it and at every higher threshold; then the setting with the fewest
 misses. `--apply` writes it into the model's meta["detector"], which the Python engine, the C build and
 `listen` all read.
+
+The engine that records the logits is passed in (`stream_logits(..., engine)`, `run(args, engines)`): the
+firmware's C engine is a later stage that train/ does not import, so the `tinykws stream-eval` command, whose
+default engine is the C one, is firmware/stream_eval.py, which hands both engines to `run`.
 """
 
 from __future__ import annotations
@@ -16,9 +20,10 @@ import argparse
 import dataclasses
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
@@ -28,10 +33,12 @@ from tinykws.data import layout, streams
 from tinykws.data.wav import read_wav
 from tinykws.errors import TinyKwsError
 from tinykws.train.detector import detector_config, hop_scores, keyword_mask
-from tinykws.train.engine import hop_end_sample
+from tinykws.train.engine import PythonEngine, hop_end_sample
 from tinykws.train.int_model import IntModel
 
-_CHUNK = 16000  # samples per engine call: keeps the recorded hops of one call small
+_CHUNK = CONFIG.audio.sample_rate  # a second of audio per engine call: keeps the recorded hops of one call few
+# An engine class: `make(model, record=True)` has `process(samples)` and the `hops` it recorded (train/engine.py).
+EngineFactory = Callable[..., Any]
 
 
 # --- the detector, replayed over recorded logits ------------------------------------------------------------
@@ -74,17 +81,10 @@ def fire(sm: Smoothed, threshold: int, smoothing_hops: int, refractory_hops: int
 
 
 def stream_logits(
-    model: IntModel, audio: np.ndarray, engine: str = "c", progress: bool = False, desc: str = ""
+    model: IntModel, audio: np.ndarray, engine: EngineFactory = PythonEngine, progress: bool = False, desc: str = ""
 ) -> np.ndarray:
     """(H, classes) int8: the logits of every hop that has them (hop = row + input_frames - 1)."""
-    if engine == "c":
-        from tinykws.firmware.engine import CEngine
-
-        eng = CEngine(model, record=True)
-    else:
-        from tinykws.train.engine import PythonEngine
-
-        eng = PythonEngine(model, record=True)
+    eng = engine(model, record=True)
     rows: list[np.ndarray] = []
     with tqdm(
         total=len(audio), unit="sample", unit_scale=True, desc=desc, disable=not progress, file=sys.stderr, leave=False
@@ -407,7 +407,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, engines: Mapping[str, EngineFactory]) -> int:
+    """The command; `engines` maps each `--engine` choice to its engine class."""
     from tinykws.train.evaluate import load_model
 
     if args.hours < 0:
@@ -431,7 +432,7 @@ def run(args: argparse.Namespace) -> int:
         built = build_streams(roots, args.split, args.task, args.hours)
     recorded = []
     for s in built:
-        logits = stream_logits(model, s.audio, args.engine, not args.no_progress, desc=s.name)
+        logits = stream_logits(model, s.audio, engines[args.engine], not args.no_progress, desc=s.name)
         recorded.append((s, logits))
     result = evaluate(model, recorded, tune=not args.no_tune, target=args.target_fa)
     result["streams"] = [
