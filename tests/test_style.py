@@ -91,3 +91,65 @@ def test_every_declared_dependency_and_marker_is_used():
     markers = [m.split(":")[0] for m in project["tool"]["pytest"]["ini_options"].get("markers", [])]
     used = {m for path in TESTS for m in re.findall(r"pytest\.mark\.(\w+)", path.read_text())}
     assert set(markers) <= used, f"markers no test uses: {sorted(set(markers) - used)}"
+
+
+STAGES = ("data", "features", "train", "deploy", "firmware")  # the order data flows in
+
+
+def _stage_imports(path: Path) -> list[tuple[int, str]]:
+    """(line, module) of every tinykws stage a file imports, lazily imported ones included."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+        if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names = [node.module]
+        found += [(node.lineno, n) for n in names if n.split(".")[:1] == ["tinykws"] and n.count(".") >= 1]
+    return found
+
+
+def test_data_flows_one_way():
+    """A stage may import an earlier one, never a later one (train/stream_eval.py once imported the firmware's
+    C engine; the command that needs it now lives in firmware/)."""
+    found = []
+    for k, stage in enumerate(STAGES):
+        for path in sorted((ROOT / stage).rglob("*.py")):
+            for line, module in _stage_imports(path):
+                other = module.split(".")[1]
+                if other in STAGES and STAGES.index(other) > k:
+                    found.append(f"{path.relative_to(ROOT)}:{line}: {stage}/ imports {module}")
+    assert not found, "\n".join(found)
+
+
+def test_no_config_constant_is_written_in_the_pipeline():
+    """The config is the only place a sample rate, window, hop, FFT size or frame count is written (a
+    `np.zeros((0, 49, 10))` and a `16000` were once written in train/)."""
+    from tinykws.config import CONFIG
+
+    fc = CONFIG.features
+    values = {CONFIG.audio.sample_rate, CONFIG.audio.clip_samples, fc.window_samples, fc.hop_samples, fc.fft_size,
+              fc.fft_size // 2 + 1, fc.frames_for(CONFIG.audio.clip_samples)}  # fmt: skip
+    found = []
+    for stage in (*STAGES, "tinykws"):
+        for path in sorted((ROOT / stage).rglob("*.py")):
+            if path == ROOT / "tinykws" / "config.py":
+                continue
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Constant) and type(node.value) is int and node.value in values:
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {node.value}")
+    assert not found, "\n".join(found)
+
+
+def test_no_function_is_written_twice():
+    """One helper for each repeated piece: the same function body (docstring aside) in two files is a copy
+    waiting to drift (`_c_str` was in three, `_f32`, `_make`, `first_mismatch` and others in two)."""
+    seen: dict[str, list[str]] = {}
+    for path in PYTHON:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            body = node.body[1:] if ast.get_docstring(node) is not None else node.body
+            if body:
+                key = ast.dump(node.args) + "".join(ast.dump(b) for b in body)
+                seen.setdefault(key, []).append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}")
+    copies = [where for where in seen.values() if len({w.split(":")[0] for w in where}) > 1]
+    assert not copies, "\n".join(", ".join(w) for w in copies)
