@@ -42,15 +42,15 @@ from typing import NamedTuple
 
 import numpy as np
 
-from tinykws.atomic import atomic_path
+from tinykws import readme
 from tinykws.config import CONFIG, REPO_ROOT, SHARED_DATA_DIR
 from tinykws.data import layout
 from tinykws.data.wav import fit_clip, read_wav
 from tinykws.errors import TinyKwsError
+from tinykws.readme import README
 
 REAL_DIR = SHARED_DATA_DIR / "speech_commands_test_set_v0.02"
-README = REPO_ROOT / "README.md"
-MARK_START, MARK_END = "<!-- bench:start -->", "<!-- bench:end -->"
+MARK_START, MARK_END = readme.markers("bench")
 HOPS_PER_SECOND = CONFIG.audio.sample_rate / CONFIG.features.hop_samples
 ONE_THREAD = {k: "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
 # The demangled name differs between TFLM releases (tflite::MicroInterpreter, tflite::micro::MicroInterpreter).
@@ -432,18 +432,9 @@ def render(rows: list[Row], header: list[str]) -> str:
     return "\n".join(lines)
 
 
-def replace_block(text: str, block: str) -> str:
-    """README text with everything between the bench markers replaced by `block`."""
-    start, end = text.find(MARK_START), text.find(MARK_END)
-    if start < 0 or end < start:
-        raise TinyKwsError(f"README has no {MARK_START} ... {MARK_END} block")
-    return text[: start + len(MARK_START)] + "\n" + block + "\n" + text[end:]
-
-
 def write_readme(block: str, path: Path = README) -> None:
-    text = replace_block(path.read_text(), block)
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
+    """The table into the README's `bench` block (tinykws/readme.py)."""
+    readme.write_block("bench", block, path)
 
 
 def main(argv: list[str] | None = None) -> int:

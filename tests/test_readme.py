@@ -1,9 +1,13 @@
 """What the README and the Makefile state about each other and about the build: one package list, in the
-Makefile, that holds every program the build calls."""
+Makefile, that holds every program the build calls; figure blocks that are what their scripts generate."""
 
+import importlib.util
+import json
 import re
 from pathlib import Path
 
+from tinykws import readme
+from tinykws.config import CONFIG
 from tinykws.firmware import board
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,3 +63,65 @@ def test_the_readme_points_at_the_makefile_list_instead_of_repeating_it():
     for span in re.findall(r"`([^`]+)`", prose):
         named = [w for w in span.split() if w in packages or w == "festvox-*"]
         assert len(named) < 2, f"README repeats packages `{span}`: name the Makefile's APT_PACKAGES instead"
+
+
+# --- generated figure blocks ------------------------------------------------------------------------------------
+
+_spec = importlib.util.spec_from_file_location("firmware_size", ROOT / "bench" / "firmware_size.py")
+firmware_size = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(firmware_size)
+
+
+def _number(s: str) -> int:
+    return int(s.replace(",", ""))
+
+
+def _recorded(task: str = "kws12") -> dict:
+    return json.loads(firmware_size.results_path(task).read_text())
+
+
+def test_the_firmware_block_is_what_its_script_renders_from_the_recorded_report():
+    """Edited by hand, or left behind when the report was measured again, the block differs: run
+    `python bench/firmware_size.py --readme` (it measures, records and writes)."""
+    assert readme.read_block(README, "firmware") == firmware_size.render(_recorded())
+
+
+def test_the_firmware_block_adds_up():
+    """The sums the old hand-typed table got wrong (31,155 + 30,450 + 451 is not 62,128)."""
+    block = readme.read_block(README, "firmware")
+    m = re.search(r"front end ([\d,]+) \+ network ([\d,]+) \+ detector ([\d,]+) \+ engine glue ([\d,]+) = ([\d,]+)",
+                  block)  # fmt: skip
+    assert m, block
+    *parts, total = map(_number, m.groups())
+    assert sum(parts) == total
+    rep = _recorded()
+    assert total == rep["instructions"]["mps2-an386"]["instructions_per_hop"]["engine"]
+    flash = re.search(r"\| flash, whole image \| ([\d,]+) B \(([^)]*)\)", block)
+    assert flash, block
+    assert sum(_number(n) for n in re.findall(r" ([\d,]+)(?:;|$)", flash.group(2))) == _number(flash.group(1))
+    ram = re.search(r"\| RAM, whole image \| ([\d,]+) B \(([\d,]+) static.* \+ ([\d,]+) B stack\)", block)
+    assert ram and _number(ram.group(2)) + _number(ram.group(3)) == _number(ram.group(1)), block
+
+
+def test_the_benchmark_table_gives_the_firmware_blocks_cortex_m4_counts():
+    """bench/speed.py and bench/firmware_size.py measure the same engine: their per-hop counts must be equal,
+    or one of the two blocks is stale."""
+    m4 = _recorded()["instructions"]["mps2-an386"]["instructions_per_hop"]
+    rows = [r for r in readme.read_block(README, "bench").splitlines() if r.startswith("| inference, Cortex-M4")]
+    text = "\n".join(rows)
+    assert f"{m4['network']:,} per hop x 50 hops/s" in text, text
+    assert f"{m4['window']:,} per window, one window per hop" in text, text
+    assert f"front end {m4['frontend']:,} + network + detector = {m4['engine']:,}" in text, text
+
+
+def test_the_benchmark_rows_per_second_are_their_per_hop_counts():
+    """Every instruction row of the bench block states a per-hop (or per-invoke) count and a rate: they agree."""
+    hops = CONFIG.audio.sample_rate / CONFIG.features.hop_samples
+    checked = 0
+    for row in readme.read_block(README, "bench").splitlines():
+        rate = r"\| inference[^|]*\|[^|]*\| ([\d.]+) M instr/s of audio \| "
+        m = re.match(rate + r"(?:kws_process per hop:.*= )?([\d,]+)(?: per|\D*$)", row)
+        if m and "one invoke per second" not in row:
+            assert abs(float(m.group(1)) - _number(m.group(2)) * hops / 1e6) <= 0.005, row
+            checked += 1
+    assert checked >= 7
