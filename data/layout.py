@@ -36,8 +36,10 @@ class Clip:
     path: Path
     word: str  # the spoken word; the silence label for silence clips
     speaker: str  # 8 hex digits; for silence clips, a pseudo-speaker from the file name
-    source: str  # "real" (Speech Commands recordings) or "synth" (local TTS)
+    source: str  # "real" (Speech Commands recordings), "synth" (local TTS) or "running" (running speech)
     split: str  # one of SPLITS
+    # A window of a longer recording (running speech) starts this many samples in; 0 for a clip of its own.
+    offset: int = 0
 
 
 class DatasetError(TinyKwsError):
@@ -189,3 +191,38 @@ def default_roots() -> list[Path]:
     if real.is_dir():
         roots.append(real)
     return roots
+
+
+def default_running_speech_root() -> Path:
+    """Real running speech beside the real clips: ../shared/data/librispeech."""
+    from tinykws.config import SHARED_DATA_DIR
+
+    return SHARED_DATA_DIR / "librispeech"
+
+
+RUNNING_WORD = "_running_"  # a window of running speech: any word may be in it, so it is no class of its own
+_RUNNING_RE = re.compile(r"^(?P<speaker>\d+)-\d+-\d+\.wav$")
+
+
+def scan_running_speech(
+    root: str | os.PathLike, window: int, hop: int, labels: LabelConfig = CONFIG.labels
+) -> list[Clip]:
+    """Windows (`window` samples every `hop`) of LibriSpeech-style running speech, `<speaker>-<chapter>-<n>.wav`,
+    split by speaker with the same salted hash as the real clips, so no reader is on two sides."""
+    from tinykws.data.wav import read_wav
+
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"{root}: no such running-speech folder")
+    out = []
+    for wav in sorted(root.glob("*.wav")):
+        m = _RUNNING_RE.match(wav.name)
+        if m is None:
+            raise DatasetError(f"{wav}: not a LibriSpeech file name (<speaker>-<chapter>-<n>.wav)")
+        split = split_of("librispeech-" + m["speaker"], labels.real_validation_percent, 0.0, salt=_HOLDOUT_SALT)
+        n = len(read_wav(wav))
+        for start in range(0, max(n - window, 0) + 1, hop):
+            out.append(Clip(wav, RUNNING_WORD, "librispeech-" + m["speaker"], "running", split, offset=start))
+    if not out:
+        raise DatasetError(f"{root}: no running-speech recordings (*.wav) in it")
+    return out

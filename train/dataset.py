@@ -62,7 +62,7 @@ def load_noises(roots: list[Path]) -> list[np.ndarray]:
     return [read_wav(f) for f in files]
 
 
-def _bank_key(clips: list[layout.Clip], cfg: TinyKwsConfig) -> str:
+def bank_key(clips: list[layout.Clip], cfg: TinyKwsConfig) -> str:
     h = hashlib.sha256(
         json.dumps(
             [
@@ -75,7 +75,7 @@ def _bank_key(clips: list[layout.Clip], cfg: TinyKwsConfig) -> str:
         ).encode()
     )
     for c in clips:
-        h.update(f"{c.path}\n".encode())
+        h.update((f"{c.path}\n" if c.offset == 0 else f"{c.path}@{c.offset}\n").encode())
     return h.hexdigest()[:16]
 
 
@@ -85,21 +85,53 @@ def _augmenter(noise_roots: tuple[str, ...]) -> Augmenter:
     return Augmenter(load_noises([Path(r) for r in noise_roots]))
 
 
-def _augment_shard(paths: list[str], indices: list[int], noise_roots: list[str], seed: int, copies: int) -> np.ndarray:
+@lru_cache(maxsize=4)
+def _recording(path: str) -> np.ndarray:
+    # Windows of one running-speech recording come in a row: read it once, not once per window.
+    return read_wav(path)
+
+
+def read_clip(path: str | os.PathLike, offset: int = 0) -> np.ndarray:
+    """A clip's samples at the configured length; `offset` > 0 cuts a window from a longer recording."""
+    return fit_clip(_recording(str(path))[offset:] if offset else read_wav(path))
+
+
+def augmented_audio(
+    paths: list[str], offsets: list[int], indices: list[int], noise_roots: list[str], seed: int, copies: int
+) -> np.ndarray:
+    """(len(paths) * copies, samples) int16: the augmented copies a bank holds, a pure function of the seeds, so
+    the teacher can hear exactly the audio whose features the student sees."""
     aug = _augmenter(tuple(noise_roots))
     audio = []
-    for path, idx in zip(paths, indices, strict=True):
-        clip = fit_clip(read_wav(path))
+    for path, offset, idx in zip(paths, offsets, indices, strict=True):
+        clip = read_clip(path, offset)
         for k in range(copies):
             audio.append(aug(clip, np.random.default_rng([seed, 0, idx, k])))
-    return mfcc.mfcc(np.stack(audio)).reshape(len(paths), copies, -1, CONFIG.features.num_mfcc)
+    return np.stack(audio) if audio else np.zeros((0, CONFIG.audio.clip_samples), np.int16)
+
+
+def silence_audio(start: int, count: int, noise_roots: list[str], seed: int) -> np.ndarray:
+    aug = _augmenter(tuple(noise_roots))
+    n = CONFIG.audio.clip_samples
+    return np.stack([aug.silence(n, np.random.default_rng([seed, 1, start + i])) for i in range(count)])
+
+
+def _augment_shard(
+    paths: list[str], offsets: list[int], indices: list[int], noise_roots: list[str], seed: int, copies: int
+) -> np.ndarray:
+    audio = augmented_audio(paths, offsets, indices, noise_roots, seed, copies)
+    return mfcc.mfcc(audio).reshape(len(paths), copies, -1, CONFIG.features.num_mfcc)
 
 
 def _silence_shard(start: int, count: int, noise_roots: list[str], seed: int) -> np.ndarray:
-    aug = _augmenter(tuple(noise_roots))
-    n = CONFIG.audio.clip_samples
-    audio = [aug.silence(n, np.random.default_rng([seed, 1, start + i])) for i in range(count)]
-    return mfcc.mfcc(np.stack(audio))
+    return mfcc.mfcc(silence_audio(start, count, noise_roots, seed))
+
+
+def bank_shards(clips: list[layout.Clip], cfg: TinyKwsConfig = CONFIG) -> list[tuple]:
+    """The work units of a bank, in row order: ("clips", first clip, count) and ("silence", first row, count)."""
+    shards = [("clips", s, min(_SHARD, len(clips) - s)) for s in range(0, len(clips), _SHARD)]
+    n = cfg.train.silence_clips
+    return shards + [("silence", s, min(_SHARD, n - s)) for s in range(0, n, _SHARD)]
 
 
 def build_bank(
@@ -111,7 +143,7 @@ def build_bank(
     progress: bool = True,
 ) -> Bank:
     """Augmented features of every clip (copies each) plus silence examples; cached on disk."""
-    key = _bank_key(clips, cfg)
+    key = bank_key(clips, cfg)
     path = bank_dir / f"bank-{key}.npz"
     copies, seed = cfg.train.augment_copies, cfg.train.seed
     if path.exists():
@@ -132,14 +164,14 @@ def build_bank(
         ) as bar,
     ):
         futs = {}
-        for s in range(0, len(clips), _SHARD):
-            part = clips[s : s + _SHARD]
-            f = pool.submit(
-                _augment_shard, [str(c.path) for c in part], list(range(s, s + len(part))), roots, seed, copies
-            )
-            futs[f] = ("clips", s, len(part))
-        for i, cnt in enumerate(sil_counts):
-            futs[pool.submit(_silence_shard, i * _SHARD, cnt, roots, seed)] = ("silence", i, cnt)
+        for kind, s, cnt in bank_shards(clips, cfg):
+            if kind == "clips":
+                part = clips[s : s + cnt]
+                paths, offsets = [str(c.path) for c in part], [c.offset for c in part]
+                f = pool.submit(_augment_shard, paths, offsets, list(range(s, s + cnt)), roots, seed, copies)
+                futs[f] = ("clips", s, cnt)
+            else:
+                futs[pool.submit(_silence_shard, s, cnt, roots, seed)] = ("silence", s // _SHARD, cnt)
         try:
             for f in as_completed(futs):
                 kind, s, cnt = futs[f]
@@ -178,7 +210,12 @@ def epoch_indices(bank: Bank, labels: np.ndarray, task: str, epoch: int, cfg: Ti
     tc = cfg.train
     rng = np.random.default_rng([tc.seed, 1000 + epoch])
     weight = np.where(bank.sources == "real", tc.real_weight, 1.0)
-    n = tc.examples_per_epoch
+    # Windows of running speech (labelled by the teacher) get a share of their own: among the unknown words
+    # they would be a few percent of an epoch, yet they are where a listening device meets false accepts.
+    running = bank.sources == "running"
+    n_running = int(round(tc.examples_per_epoch * _running_share(bank, cfg)))
+    weight = np.where(running, 0.0, weight)
+    n = tc.examples_per_epoch - n_running
     if task == "kws12":
         num_classes = len(cfg.labels.kws12_labels)
         class_share = np.full(num_classes, 1.0 / num_classes)
@@ -186,14 +223,20 @@ def epoch_indices(bank: Bank, labels: np.ndarray, task: str, epoch: int, cfg: Ti
         class_share = np.array([1.0 - tc.yes_positive_share, tc.yes_positive_share])
     picks = []
     for c, share in enumerate(class_share):
-        rows = np.nonzero(labels == c)[0]
+        rows = np.nonzero((labels == c) & ~running)[0]
         if len(rows) == 0:
             raise TinyKwsError(f"task {task}: no training examples of class {layout.task_labels(task)[c]}")
         p = weight[rows] / weight[rows].sum()
         picks.append(rng.choice(rows, size=int(round(n * share)), p=p))
+    if n_running:
+        picks.append(rng.choice(np.nonzero(running)[0], size=n_running))
     idx = np.concatenate(picks)
     rng.shuffle(idx)
     return idx
+
+
+def _running_share(bank: Bank, cfg: TinyKwsConfig) -> float:
+    return cfg.teacher.running_share if np.any(bank.sources == "running") else 0.0
 
 
 def clean_features(clips: list[layout.Clip], corpus_npz: Path | None = None) -> np.ndarray:
@@ -207,4 +250,4 @@ def clean_features(clips: list[layout.Clip], corpus_npz: Path | None = None) -> 
                     return z["features"][rows]
     if not clips:
         return np.zeros((0, *CONFIG.clip_feature_shape()), np.int8)
-    return mfcc.mfcc(np.stack([fit_clip(read_wav(c.path)) for c in clips]))
+    return mfcc.mfcc(np.stack([read_clip(c.path, c.offset) for c in clips]))

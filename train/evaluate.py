@@ -39,10 +39,45 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", default="all", choices=("all", *layout.SPLITS), help="only clips of this split")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     parser.add_argument("--png", type=Path, default=None, help="confusion-matrix PNG (default beside the model)")
+    parser.add_argument(
+        "--teacher",
+        nargs="?",
+        type=Path,
+        const=Path(),
+        default=None,
+        metavar="HEAD.pt",
+        help="score the training-time teacher (speech embedding + head) instead of the int8 model; default head: "
+        "teacher_head.pt beside --model, else build/runs/TASK/teacher_head.pt",
+    )
+
+
+def _teacher_scores(args: argparse.Namespace, clips: list[layout.Clip]) -> tuple[np.ndarray, Path, tuple[str, ...]]:
+    """Logits of the teacher head on the clean clips, its path and labels (imported only here: training side)."""
+    import torch
+
+    from tinykws.train import teacher
+
+    head_path = args.teacher
+    if head_path == Path():
+        beside = args.model.parent / "teacher_head.pt" if args.model else None
+        head_path = beside if beside and beside.exists() else BUILD_DIR / "runs" / args.task / "teacher_head.pt"
+    if not head_path.exists():
+        raise TinyKwsError(f"{head_path}: no teacher head; `tinykws train --task {args.task}` trains one")
+    try:
+        state = torch.load(head_path, weights_only=False)
+        head = teacher.make_head(state["windows"], len(state["labels"]))
+        head.load_state_dict(state["state"])
+    except Exception as e:
+        raise TinyKwsError(f"{head_path}: not a teacher head ({type(e).__name__})") from None
+    if tuple(state["labels"]) != layout.task_labels(args.task):
+        raise TinyKwsError(f"{head_path}: head is for labels {list(state['labels'])}, not task {args.task}")
+    head.eval()
+    emb = teacher.embeddings(clips, [args.data], augment=False, desc="teacher embeddings")
+    return teacher.head_logits(head, emb), head_path, tuple(state["labels"])
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    model, path = load_model(args.task, args.model)
+    model, path = (None, None) if args.teacher is not None else load_model(args.task, args.model)
     clips = layout.scan(args.data)
     if args.split != "all":
         clips = [c for c in clips if c.split == args.split]
@@ -50,16 +85,22 @@ def run_eval(args: argparse.Namespace) -> int:
         raise TinyKwsError(f"{args.data}: no clips in split {args.split}")
     labels = dataset.labels_for(np.array([c.word for c in clips]), args.task)
     # A keyword without clips would print a blank recall as if measured: refused before computing features.
-    keywords = keyword_mask(model.labels)
-    absent = [name for i, name in enumerate(model.labels) if keywords[i] and not np.any(labels == i)]
+    names = layout.task_labels(args.task)
+    keywords = keyword_mask(names)
+    absent = [name for i, name in enumerate(names) if keywords[i] and not np.any(labels == i)]
     if absent:
         raise TinyKwsError(f"{args.data}: no clips of {', '.join(absent)} (split {args.split}, task {args.task})")
-    feats = dataset.clean_features(clips)
-    m = metrics.summarize(labels, model.run_batch(feats), model.labels)
-    png = args.png or BUILD_DIR / "eval" / f"confusion_{args.task}.png"
+    if args.teacher is not None:
+        logits, path, names = _teacher_scores(args, clips)
+        what = "teacher"
+    else:
+        logits, what = model.run_batch(dataset.clean_features(clips)), "int8"
+    m = metrics.summarize(labels, logits, names)
+    png = args.png or BUILD_DIR / "eval" / f"confusion_{args.task}{'_teacher' if args.teacher is not None else ''}.png"
     png.parent.mkdir(parents=True, exist_ok=True)
-    metrics.plot_confusion(m, str(png), f"tinykws {args.task} int8, {args.data.name}")
+    metrics.plot_confusion(m, str(png), f"tinykws {args.task} {what}, {args.data.name}")
     m["model"], m["data"], m["confusion_png"] = str(path), str(args.data), str(png)
+    m["scored"] = what
     if args.json:
         print(json.dumps(m))
     else:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
+import hashlib
 import io
 import json
 import os
@@ -28,8 +30,14 @@ from tinykws.errors import TinyKwsError
 from tinykws.train import dataset, metrics
 
 DEFAULT_RUNS = BUILD_DIR / "runs"
+TRANSFER_PARTS = ("real", "running")  # the transfer set beyond the main bank (TeacherConfig says how much)
 FEATURES_NPZ = BUILD_DIR / "features" / "corpus.npz"
 KEYWORD_SYNTH_DIR = BUILD_DIR / "data" / "synth-words"  # custom wake words not in the main synthetic corpus
+
+
+def _variant(cfg: TinyKwsConfig, **train: object) -> TinyKwsConfig:
+    """The config with some TrainConfig fields replaced (a bank part's copies, seed, silence)."""
+    return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, **train))
 
 
 def git_revision() -> str:
@@ -84,10 +92,11 @@ def save_torch(obj: object, path: Path) -> None:
         tmp.write_bytes(blob.getbuffer())
 
 
-def train_step(model, opt, sched, loss_fn, x, y) -> tuple[float, int]:  # noqa: ANN001
-    """One optimiser step on a batch: (loss, correct predictions). bench/speed.py times this same step."""
+def train_step(model, opt, sched, loss_fn, x, y, *targets) -> tuple[float, int]:  # noqa: ANN001
+    """One optimiser step on a batch: (loss, correct predictions). `targets` (teacher logits, hard-label weights)
+    go to the loss after the labels. bench/speed.py times this same step."""
     logits = model(x)
-    loss = loss_fn(logits, y)
+    loss = loss_fn(logits, y, *targets)
     opt.zero_grad()
     loss.backward()
     opt.step()
@@ -108,6 +117,9 @@ class Run:
         progress: bool = True,
         extra_roots: list[Path] | None = None,
         synthetic_positives: bool = False,
+        teacher: bool = False,
+        transfer: tuple[str, ...] = (),
+        running_root: Path | None = None,
     ) -> None:
         self.task, self.out, self.roots, self.cfg = task, out, roots, cfg
         self.bank_dir, self.progress = bank_dir, progress
@@ -116,6 +128,16 @@ class Run:
         # trained on (they are what a synthetic-only wake word is measured on).
         self.extra_roots = list(extra_roots or [])
         self.synthetic_positives = synthetic_positives
+        # Distillation: the teacher's soft labels on every bank row, and the transfer set's extra audio
+        # ("real": more augmented copies of the real clips, "running": windows of running speech).
+        unknown = sorted(set(transfer) - set(TRANSFER_PARTS))
+        if unknown:
+            raise TinyKwsError(
+                f"unknown transfer-set part(s) {', '.join(unknown)}: choose from {', '.join(TRANSFER_PARTS)}"
+            )
+        self.teacher, self.transfer = teacher, tuple(transfer)
+        self.running_root = running_root or layout.default_running_speech_root()
+        self.soft: np.ndarray | None = None
         self.names = layout.task_labels(task)
         self.ckpt_path = out / "checkpoint.pt"
 
@@ -147,24 +169,95 @@ class Run:
         if missing:
             where = ", ".join(map(str, self.roots + self.extra_roots))
             raise TinyKwsError(f"{where}: no training clips of {', '.join(missing)} (task {self.task})")
+        # The bank in parts, each (clips, config) so the teacher can hear exactly the audio of every row.
         train = [c for c in main if c.split == "train"]
-        self.bank = dataset.build_bank(train, self.roots, self.cfg, bank_dir=self.bank_dir, progress=self.progress)
+        self.parts = [(train, self.cfg)]
         if extra:
-            no_silence = dataclasses.replace(self.cfg, train=dataclasses.replace(self.cfg.train, silence_clips=0))
-            more = [c for c in extra if c.split == "train"]
-            extra_bank = dataset.build_bank(
-                more, self.roots, no_silence, bank_dir=self.bank_dir, progress=self.progress
+            self.parts.append(([c for c in extra if c.split == "train"], _variant(self.cfg, silence_clips=0)))
+        tc = self.cfg.teacher
+        if "real" in self.transfer:
+            real = [c for c in train if c.source == "real"]
+            self.parts.append(
+                (real, _variant(self.cfg, silence_clips=0, augment_copies=tc.extra_real_copies, seed=tc.seed))
             )
-            self.bank = dataset.concat_banks(self.bank, extra_bank)
+        if "running" in self.transfer:
+            window, hop = self.cfg.audio.clip_samples, round(tc.running_window_hop_seconds * self.cfg.audio.sample_rate)
+            running = [c for c in layout.scan_running_speech(self.running_root, window, hop) if c.split == "train"]
+            part_cfg = _variant(self.cfg, silence_clips=0, augment_copies=tc.running_copies, seed=tc.seed + 1)
+            self.parts.append((running, part_cfg))
+            self.data_description["running_speech_windows"] = len(running) * tc.running_copies
+        banks = [
+            dataset.build_bank(c, self.roots, pc, bank_dir=self.bank_dir, progress=self.progress)
+            for c, pc in self.parts
+        ]
+        self.bank = banks[0]
+        for b in banks[1:]:
+            self.bank = dataset.concat_banks(self.bank, b)
+        self.keep = np.ones(len(self.bank), bool)
         if self.synthetic_positives:
-            self.bank = self.bank.select(~((self.bank.sources == "real") & (self.bank.words == self.task)))
+            self.keep = ~((self.bank.sources == "real") & (self.bank.words == self.task))
+            self.bank = self.bank.select(self.keep)
         self.bank_labels = dataset.labels_for(self.bank.words, self.task)
+        # Windows of running speech may hold any word: with a teacher they are its to label (hard weight 0).
+        running_rows = self.bank.sources == "running"
+        self.hard_weight = np.where(running_rows & self.teacher, 0.0, 1.0).astype(np.float32)
         self.val = {}
         for source in ("real", "synth"):
             part = [c for c in clips if c.split == "validation" and c.source == source]
             if part:
                 feats = dataset.clean_features(part, FEATURES_NPZ)
                 self.val[source] = (feats, dataset.labels_for(np.array([c.word for c in part]), self.task))
+        self.val_clips = [c for c in clips if c.split == "validation" and c.source == "real"]
+        if self.teacher:
+            self.prepare_teacher()
+
+    def prepare_teacher(self) -> None:
+        """Teacher embeddings of every bank row (cached by audio), its head trained on the rows whose labels are
+        trusted, and its logits on every row: the soft targets. The head and logits are kept in the run folder
+        under a key of everything they depend on, so a resumed run skips even the head."""
+        from tinykws.train import teacher
+
+        parts = [teacher.embeddings(c, self.roots, pc, progress=self.progress) for c, pc in self.parts]
+        key = teacher.fingerprint(self.cfg.teacher) + json.dumps(
+            [self.task, self.cfg.to_dict()["teacher"], [dataset.bank_key(c, pc) for c, pc in self.parts]]
+        )
+        key = hashlib.sha256(key.encode()).hexdigest()[:16]
+        cached = self.out / "teacher.npz"
+        if cached.exists():
+            with np.load(cached) as z:
+                if str(z["key"]) == key:
+                    self.soft = z["logits"]
+                    self.teacher_report = json.loads(str(z["report"]))
+                    return
+        emb = np.concatenate(parts)[self.keep]
+        # kws12: running speech is no class (a window may say "on" or "no"); for a wake word it is a negative.
+        trusted = (self.bank.sources != "running") if self.task == layout.KWS12 else np.ones(len(emb), bool)
+        rows = np.nonzero(trusted)[0]
+        sub, labels = self.bank.select(rows), self.bank_labels[rows]
+        head = teacher.train_head(
+            emb[rows],
+            labels,
+            lambda epoch: dataset.epoch_indices(sub, labels, self.task, epoch, self.cfg),
+            len(self.names),
+            self.cfg,
+            progress=self.progress,
+        )
+        self.soft = teacher.head_logits(head, emb).astype(np.float32)
+        self.teacher_report = {"head_parameters": sum(p.numel() for p in head.parameters())}
+        if self.val_clips:
+            val_emb = teacher.embeddings(self.val_clips, self.roots, self.cfg, augment=False, progress=False)
+            val_labels = dataset.labels_for(np.array([c.word for c in self.val_clips]), self.task)
+            self.teacher_report["val_real"] = metrics.summarize(
+                val_labels, teacher.head_logits(head, val_emb), self.names
+            )
+        torch = _torch()
+        blob = io.BytesIO()
+        torch.save({"task": self.task, "labels": self.names, "windows": emb.shape[1], "state": head.state_dict()}, blob)
+        with atomic_path(self.out / "teacher_head.pt", suffix=".pt") as tmp:
+            tmp.write_bytes(blob.getbuffer())
+        with atomic_path(cached, suffix=".npz") as tmp:
+            with open(tmp, "wb") as f:
+                np.savez(f, key=key, logits=self.soft, report=json.dumps(self.teacher_report))
 
     def train(self, resume: bool, epochs: tuple[int, int] | None = None, progress: bool = True) -> dict:
         torch = _torch()
@@ -205,7 +298,18 @@ class Run:
                 opt.load_state_dict(state["opt"])
                 sched.load_state_dict(state["sched"])
 
-        loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=tc.label_smoothing)
+        if self.soft is not None:
+            from tinykws.train.distill import distillation_loss
+
+            dc = self.cfg.teacher
+            loss_fn = functools.partial(
+                distillation_loss,
+                temperature=dc.temperature,
+                soft_weight=dc.soft_weight,
+                label_smoothing=tc.label_smoothing,
+            )
+        else:
+            loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=tc.label_smoothing)
         steps_per_epoch = tc.examples_per_epoch // tc.batch_size
         bar = tqdm(
             total=total * steps_per_epoch,
@@ -232,7 +336,10 @@ class Run:
                     rows = idx[b * tc.batch_size : (b + 1) * tc.batch_size]
                     x = dequantize_input(self.bank.features[rows], self.cfg.model)
                     y = torch.from_numpy(self.bank_labels[rows])
-                    loss, right = train_step(model, opt, sched, loss_fn, x, y)
+                    targets = () if self.soft is None else (
+                        torch.from_numpy(self.soft[rows]), torch.from_numpy(self.hard_weight[rows])
+                    )  # fmt: skip
+                    loss, right = train_step(model, opt, sched, loss_fn, x, y, *targets)
                     losses.append(loss)
                     correct += right
                     seen += len(rows)
@@ -356,6 +463,9 @@ class Run:
             "train_seconds": round(result["seconds"], 1),
             "data": self.data_description,
         }
+        if self.teacher:
+            report["teacher"] = self.teacher_report
+        report["recipe"] = {"teacher": self.teacher, "transfer": list(self.transfer)}
         for source, (vf, vl) in self.val.items():
             int_logits = im.run_batch(vf)
             qat_logits = _predict(qat, vf)
@@ -415,8 +525,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="override the config's float and QAT epoch counts (quick experiments)",
     )
+    parser.add_argument(
+        "--no-teacher",
+        action="store_true",
+        help="train on hard labels only, without the pretrained speech-embedding teacher (no pyopen-wakeword needed)",
+    )
+    parser.add_argument(
+        "--transfer",
+        type=_transfer_parts,
+        default=TRANSFER_PARTS,
+        metavar="PARTS",
+        help="audio added to the bank for the teacher to label, comma-separated: real (more augmented copies of "
+        "the real clips), running (windows of running speech), or none; default: real,running",
+    )
+    parser.add_argument(
+        "--running-speech",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="LibriSpeech-style running speech (<speaker>-<chapter>-<n>.wav; default ../shared/data/librispeech)",
+    )
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--export-only", action="store_true", help="export the integer model of a finished run again")
+
+
+def _transfer_parts(text: str) -> tuple[str, ...]:
+    parts = tuple(p for p in text.split(",") if p and p != "none")
+    unknown = sorted(set(parts) - set(TRANSFER_PARTS))
+    if unknown:
+        raise TinyKwsError(
+            f"--transfer: unknown part(s) {', '.join(unknown)}; choose from {', '.join(TRANSFER_PARTS)}, none"
+        )
+    return parts
 
 
 def keyword_roots(task: str, roots: list[Path], progress: bool) -> list[Path]:
@@ -461,6 +601,9 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         extra_roots=extra,
         synthetic_positives=args.keyword is not None,
+        teacher=not args.no_teacher,
+        transfer=args.transfer,
+        running_root=args.running_speech,
     )
     if args.resume or args.export_only:
         r.load_checkpoint()  # a bad checkpoint is refused before minutes of data preparation, not after

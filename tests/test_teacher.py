@@ -1,0 +1,210 @@
+"""The teacher (openWakeWord's speech embedding + a head) and the distillation loss.
+
+The embedding pipeline must equal the package's own streaming feature code on real clips; the embedding cache
+must hit, miss and invalidate on the right things; the loss is checked against numbers worked out by hand; the
+commands a board user runs must work with the teacher's package absent.
+"""
+
+import dataclasses
+import math
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+
+from tinykws.config import CONFIG
+from tinykws.data import layout
+from tinykws.data.wav import read_wav
+from tinykws.train import dataset, teacher
+from tinykws.train.distill import distillation_loss
+
+
+@pytest.fixture(scope="module")
+def embedder():
+    return teacher.Embedder()
+
+
+def _package_embeddings(x: np.ndarray) -> np.ndarray:
+    """openWakeWord's own streaming features (pyopen_wakeword, its bundled TFLite C library): 80 ms chunks,
+    after its 8 s of zeros."""
+    from pyopen_wakeword import OpenWakeWordFeatures
+
+    ref = OpenWakeWordFeatures.from_builtin()
+    out = [e[0, 0] for i in range(0, len(x), 1280) for e in ref.process_streaming(x[i : i + 1280].tobytes())]
+    return np.concatenate(out)
+
+
+@pytest.mark.parametrize("word", ["yes", "left", "_unknown_"])
+def test_embeddings_equal_the_packages_own_feature_code(real_dir, embedder, word):
+    wav = sorted((real_dir / word).glob("*.wav"))[3]
+    x = read_wav(wav)
+    x = np.concatenate([x, np.zeros(-len(x) % 1280, np.int16)])  # the package takes whole 80 ms chunks
+    ref = _package_embeddings(x)
+    # The package starts from 8 s of zeros; the same audio through this pipeline, without the clip padding.
+    ours = embedder.embed(np.concatenate([np.zeros(8 * 16000, np.int16), x])[None], pad=False)[0]
+    assert len(ref) > 80 and ours.shape[1] == CONFIG.teacher.embedding_dim
+    ours = ours[-len(ref) :]
+    # Both are float TFLite runs of the same graphs (XNNPACK here, the package's own library there): equal up
+    # to float32 summation order, far below the embedding's spread.
+    assert np.abs(ours - ref).max() < 1e-3 * np.abs(ref).max(), np.abs(ours - ref).max()
+
+
+def test_a_padded_clip_gives_sixteen_embeddings(real_clip, embedder):
+    emb = embedder.embed(real_clip[None])
+    assert emb.shape == (1, 16, 96)
+    # Batched clips equal clips one at a time: no state leaks between rows.
+    two = embedder.embed(np.stack([real_clip, real_clip[::-1].copy()]))
+    assert np.array_equal(two[0], emb[0])
+
+
+def test_cache_hit_miss_and_invalidation(tmp_path, real_clip, monkeypatch):
+    calls = []
+    real_embed = teacher.Embedder.embed
+
+    def counting(self, audio, pad=True):
+        calls.append(len(audio))
+        return real_embed(self, audio, pad)
+
+    monkeypatch.setattr(teacher.Embedder, "embed", counting)
+    audio = np.stack([real_clip, real_clip // 2])
+    cache = teacher.EmbeddingCache(tmp_path)
+    first = cache.embed(audio)
+    assert (cache.hits, cache.misses, calls) == (0, 1, [2])
+    assert first.dtype == np.float16 and first.shape == (2, 16, 96)
+    again = cache.embed(audio)
+    assert (cache.hits, cache.misses, calls) == (1, 1, [2]) and np.array_equal(first, again)
+    # One sample changed: another key, computed again.
+    other = audio.copy()
+    other[1, 5000] += 1
+    cache.embed(other)
+    assert (cache.hits, cache.misses) == (1, 2)
+    # Another teacher preprocessing (the padding): the old entry is not valid for it.
+    tc = dataclasses.replace(CONFIG.teacher, clip_pad_samples=CONFIG.teacher.clip_pad_samples - 1280)
+    assert teacher.EmbeddingCache(tmp_path, tc).key(audio) != cache.key(audio)
+    # A damaged file is recomputed, not trusted.
+    cache.path(audio).write_bytes(b"not an array")
+    fresh = teacher.EmbeddingCache(tmp_path)
+    assert np.array_equal(fresh.embed(audio), first) and fresh.misses == 1
+
+
+def test_bank_embeddings_follow_the_bank_rows_and_rerun_from_cache(tiny_data, tmp_path):
+    cfg = dataclasses.replace(CONFIG, train=dataclasses.replace(CONFIG.train, augment_copies=2, silence_clips=3))
+    clips = [c for c in layout.scan(tiny_data) if c.word in ("yes", "no")][:5]
+    emb = teacher.embeddings(clips, [tiny_data], cfg, jobs=2, cache_dir=tmp_path, progress=False)
+    assert emb.shape == (5 * 2 + 3, 16, 96)
+    # Row 3 is clip 1's second augmented copy: the same audio the feature bank featurises.
+    roots = [str(tiny_data)]
+    audio = dataset.augmented_audio([str(clips[1].path)], [0], [1], roots, cfg.train.seed, 2)
+    assert np.array_equal(emb[3], teacher.EmbeddingCache(tmp_path).embed(audio)[1])
+    silence = dataset.silence_audio(0, 3, roots, cfg.train.seed)
+    assert np.array_equal(emb[10:], teacher.EmbeddingCache(tmp_path).embed(silence))
+    files = sorted(tmp_path.rglob("*.npy"))
+    mtimes = [f.stat().st_mtime_ns for f in files]
+    again = teacher.embeddings(clips, [tiny_data], cfg, jobs=2, cache_dir=tmp_path, progress=False)
+    assert np.array_equal(again, emb)
+    assert [f.stat().st_mtime_ns for f in sorted(tmp_path.rglob("*.npy"))] == mtimes  # nothing recomputed
+
+
+def test_distillation_loss_by_hand():
+    # Two examples, two classes; T = 2, a = 0.5, no label smoothing.
+    s = torch.tensor([[2.0, 0.0], [0.0, 0.0]])
+    t = torch.tensor([[0.0, 2.0], [4.0, 0.0]])
+    y = torch.tensor([0, 1])
+    w = torch.tensor([1.0, 0.0])  # the second example's hard label is not trusted
+    # Hard: CE of example 1 = log(1 + e^-2); example 2 weighted out; mean over the batch of 2.
+    hard = math.log(1 + math.exp(-2)) / 2
+
+    def softmax(a, b):
+        return [math.exp(a) / (math.exp(a) + math.exp(b)), math.exp(b) / (math.exp(a) + math.exp(b))]
+
+    def kl(p, q):
+        return sum(pi * math.log(pi / qi) for pi, qi in zip(p, q, strict=True))
+
+    # Soft at T = 2: student (1, 0) and (0, 0), teacher (0, 1) and (2, 0); KL(teacher || student), batch mean.
+    soft = (kl(softmax(0, 1), softmax(1, 0)) + kl(softmax(2, 0), softmax(0, 0))) / 2
+    want = 0.5 * hard + 0.5 * 4 * soft
+    got = distillation_loss(s, y, t, w, temperature=2.0, soft_weight=0.5)
+    assert got.item() == pytest.approx(want, rel=1e-6)
+    # a = 0 is plain (weighted) cross-entropy; a = 1 ignores the labels.
+    assert distillation_loss(s, y, t, w, 2.0, 0.0).item() == pytest.approx(hard, rel=1e-6)
+    assert distillation_loss(s, 1 - y, t, w, 2.0, 1.0).item() == pytest.approx(4 * soft, rel=1e-6)
+    # A student equal to its teacher has no soft loss.
+    assert distillation_loss(t, y, t, torch.zeros(2), 3.0, 1.0).item() == pytest.approx(0.0, abs=1e-7)
+
+
+def test_board_commands_never_import_the_teacher(tmp_path, real_dir):
+    """listen, detect, export and the firmware build with pyopen-wakeword, LiteRT and the teacher module made
+    unimportable: they must not need them."""
+    wav = sorted((real_dir / "yes").glob("*.wav"))[0]
+    script = textwrap.dedent(
+        f"""
+        import importlib.abc, sys
+        BLOCKED = ("pyopen_wakeword", "ai_edge_litert", "tinykws.train.teacher")
+
+        class Block(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path=None, target=None):
+                if name.startswith(BLOCKED):
+                    raise ImportError("blocked: " + name)
+
+        sys.meta_path.insert(0, Block())
+        import tinykws.firmware.listen, tinykws.firmware.board, tinykws.deploy.export  # noqa: F401
+        from tinykws.cli import main
+        assert main(["detect", "--task", "yes", "--engine", "python", {str(wav)!r}, "--jsonl"]) == 0
+        assert main(["export", "--task", "yes", "--c-dir", {str(tmp_path / "c")!r}]) == 0
+        assert not any(m.startswith(BLOCKED) for m in sys.modules)
+        print("ok")
+        """
+    )
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stderr[-3000:]
+
+
+def test_missing_teacher_package_is_one_line(monkeypatch):
+    monkeypatch.setattr(teacher.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(teacher.TinyKwsError, match="pyopen-wakeword==1.1.0"):
+        teacher.model_files(dataclasses.replace(CONFIG.teacher, package_version="1.1.0"))
+
+
+def test_training_with_the_teacher_uses_its_soft_labels_and_caches_them(tiny_data, tmp_path, monkeypatch, real_dir):
+    from test_train import TINY
+
+    from tinykws.train.trainer import Run
+
+    running = tmp_path / "librispeech"
+    running.mkdir()
+    for wav in sorted((real_dir.parent / "librispeech").glob("*.wav"))[:6]:
+        (running / wav.name).symlink_to(wav)
+    cfg = dataclasses.replace(
+        TINY, teacher=dataclasses.replace(TINY.teacher, extra_real_copies=1, running_copies=1, head_epochs=2)
+    )
+
+    def make_run():
+        return Run(
+            "kws12", tmp_path / "run", [tiny_data], cfg=cfg, bank_dir=tmp_path / "bank", progress=False,
+            teacher=True, transfer=("real", "running"), running_root=running,
+        )  # fmt: skip
+
+    run = make_run()
+    run.prepare_data()
+    n = len(run.bank)
+    assert run.soft.shape == (n, 12) and run.soft.dtype == np.float32
+    is_running = run.bank.sources == "running"
+    assert 0 < is_running.sum() < n
+    # Running speech is the teacher's to label; every other row keeps its hard label.
+    assert np.array_equal(run.hard_weight == 0, is_running)
+    # Each epoch gives running speech its own share.
+    rows = dataset.epoch_indices(run.bank, run.bank_labels, "kws12", 0, cfg)
+    assert np.mean(is_running[rows]) == pytest.approx(cfg.teacher.running_share, abs=0.02)
+    assert (tmp_path / "run" / "teacher_head.pt").exists() and "val_real" in run.teacher_report
+    # A second preparation reuses the cached soft labels: no head is trained again.
+    monkeypatch.setattr(teacher, "train_head", lambda *a, **k: pytest.fail("head trained again"))
+    again = make_run()
+    again.prepare_data()
+    assert np.array_equal(again.soft, run.soft)
+    result = again.train(resume=False, progress=False)
+    report = again.finish(result)
+    assert report["recipe"] == {"teacher": True, "transfer": ["real", "running"]}
+    assert report["teacher"]["val_real"]["n"] == report["val_real"]["int8"]["n"]

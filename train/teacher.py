@@ -1,0 +1,322 @@
+"""The teacher: Google's speech embedding (as openWakeWord ships it) with a small head, for distillation.
+
+Training time only. The embedding was trained on far more people than the 120 real speakers here, so a head
+on it trained on the same few real clips generalises to new voices where the 20 KB student alone cannot; the
+student learns from its soft outputs (train/trainer.py). Nothing a board user runs (listen, detect, export,
+the firmware) imports this module, and `pyopen-wakeword` is only a `[train]` dependency.
+
+Pipeline (openWakeWord's preprocessing, `TeacherConfig`): int16 samples as float32 -> `melspectrogram.tflite`
+(32 bands every 10 ms) -> x / 10 + 2 -> windows of 76 frames every 8 -> `embedding_model.tflite` -> 96-d.
+A 1 s clip is zero-padded either side first, so it gives 16 embeddings. Embeddings are cached under
+build/teacher/ by a hash of the exact audio and the teacher's files, computed in parallel, shard by shard:
+a rerun does no work and Ctrl-C keeps every finished shard.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import sys
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from tqdm import tqdm
+
+from tinykws.atomic import atomic_path
+from tinykws.config import BUILD_DIR, CONFIG, TeacherConfig, TinyKwsConfig
+from tinykws.data import layout
+from tinykws.errors import TinyKwsError
+from tinykws.features.corpus import ignore_ctrl_c
+from tinykws.train import dataset
+
+if TYPE_CHECKING:
+    from torch import nn
+
+CACHE_DIR = BUILD_DIR / "teacher" / "embeddings"
+_EMBED_BATCH = 256  # embedding windows per interpreter call
+
+
+def model_files(tc: TeacherConfig = CONFIG.teacher) -> tuple[Path, Path]:
+    """(mel model, embedding model) inside the installed pyopen-wakeword wheel; one line if it is missing."""
+    spec = importlib.util.find_spec(tc.package)
+    hint = f"pip install pyopen-wakeword=={tc.package_version} (the [train] extra: .venv/bin/pip install -e '.[train]')"
+    if spec is None or spec.origin is None:
+        raise TinyKwsError(f"the teacher needs the {tc.package} package: {hint}")
+    folder = Path(spec.origin).parent / "models"
+    files = (folder / tc.mel_model, folder / tc.embedding_model)
+    for f in files:
+        if not f.is_file():
+            raise TinyKwsError(f"{f}: missing from the {tc.package} package; reinstall it: {hint}")
+    return files
+
+
+@lru_cache(maxsize=4)
+def fingerprint(tc: TeacherConfig = CONFIG.teacher) -> str:
+    """Hash of the teacher's model files and preprocessing: a cached embedding is valid only under it."""
+    h = hashlib.sha256()
+    for f in model_files(tc):
+        h.update(hashlib.sha256(f.read_bytes()).digest())
+    keys = (
+        "mel_chunk_samples",
+        "mel_hop_samples",
+        "mel_scale",
+        "mel_offset",
+        "num_mels",
+        "window_frames",
+        "step_frames",
+        "embedding_dim",
+        "clip_pad_samples",
+    )
+    h.update(json.dumps({k: getattr(tc, k) for k in keys}, sort_keys=True).encode())
+    return h.hexdigest()[:16]
+
+
+class Embedder:
+    """The two tflite models in LiteRT (float; XNNPACK), one thread: parallelism is one process per core."""
+
+    def __init__(self, tc: TeacherConfig = CONFIG.teacher, threads: int = 1) -> None:
+        from ai_edge_litert.interpreter import Interpreter
+
+        mel_path, emb_path = model_files(tc)
+        self.tc = tc
+        self.mel = Interpreter(model_path=str(mel_path), num_threads=threads)
+        self.emb = Interpreter(model_path=str(emb_path), num_threads=threads)
+        self.mel.resize_tensor_input(0, [1, tc.mel_chunk_samples])
+        self.mel.allocate_tensors()
+        self._frames_per_chunk = tc.mel_hop_samples // tc.mel_frame_hop_samples
+        self.emb.resize_tensor_input(0, [_EMBED_BATCH, tc.window_frames, tc.num_mels, 1])
+        self.emb.allocate_tensors()
+
+    def mels(self, audio: np.ndarray) -> np.ndarray:
+        """(N, S) int16 -> (N, frames, 32) float32, already scaled as the embedding model wants.
+
+        The mel model clamps its log to 80 dB below the loudest value of its input, so its output depends on
+        how the audio is cut: openWakeWord feeds it `mel_chunk_samples` at a time every `mel_hop_samples`
+        (8 frames each), and so does this."""
+        tc = self.tc
+        x = np.ascontiguousarray(audio, dtype=np.float32)
+        starts = range(0, x.shape[1] - tc.mel_chunk_samples + 1, tc.mel_hop_samples)
+        out = np.empty((len(x), len(starts) * self._frames_per_chunk, tc.num_mels), np.float32)
+        inp, outp = self.mel.get_input_details()[0]["index"], self.mel.get_output_details()[0]["index"]
+        # One chunk per call: with a batch the model's 80 dB floor would follow the loudest chunk of the batch.
+        for i, row in enumerate(x):
+            for j, s in enumerate(starts):
+                self.mel.set_tensor(inp, row[None, s : s + tc.mel_chunk_samples])
+                self.mel.invoke()
+                f = self._frames_per_chunk
+                out[i, j * f : (j + 1) * f] = self.mel.get_tensor(outp)[0, 0]
+        return out * np.float32(tc.mel_scale) + np.float32(tc.mel_offset)
+
+    def embed_mels(self, mels: np.ndarray) -> np.ndarray:
+        """(N, frames, 32) -> (N, windows, 96): one embedding per `window_frames` frames, every `step_frames`."""
+        tc = self.tc
+        n, frames, _ = mels.shape
+        starts = range(0, frames - tc.window_frames + 1, tc.step_frames)
+        windows = np.stack([mels[:, s : s + tc.window_frames] for s in starts], axis=1)  # (N, E, 76, 32)
+        flat = windows.reshape(-1, tc.window_frames, tc.num_mels, 1)
+        out = np.empty((len(flat), tc.embedding_dim), np.float32)
+        inp, outp = self.emb.get_input_details()[0]["index"], self.emb.get_output_details()[0]["index"]
+        for i in range(0, len(flat), _EMBED_BATCH):
+            part = flat[i : i + _EMBED_BATCH]
+            batch = np.zeros((_EMBED_BATCH, *part.shape[1:]), np.float32)
+            batch[: len(part)] = part
+            self.emb.set_tensor(inp, batch)
+            self.emb.invoke()
+            out[i : i + len(part)] = self.emb.get_tensor(outp).reshape(_EMBED_BATCH, -1)[: len(part)]
+        return out.reshape(n, len(starts), tc.embedding_dim)
+
+    def embed(self, audio: np.ndarray, pad: bool = True) -> np.ndarray:
+        """(N, S) int16 clips -> (N, windows, 96) float32 embeddings; `pad` adds the config's zeros either side."""
+        audio = np.atleast_2d(audio)
+        if pad:
+            p = self.tc.clip_pad_samples
+            audio = np.pad(audio, ((0, 0), (p, p)))
+        return self.embed_mels(self.mels(audio))
+
+
+@lru_cache(maxsize=1)
+def _embedder() -> Embedder:
+    return Embedder()  # one per worker process
+
+
+class EmbeddingCache:
+    """Embeddings of an audio array, stored under a hash of its exact samples and of the teacher."""
+
+    def __init__(self, root: Path = CACHE_DIR, tc: TeacherConfig = CONFIG.teacher) -> None:
+        self.root, self.tc = Path(root), tc
+        self.hits = self.misses = 0
+
+    def key(self, audio: np.ndarray) -> str:
+        h = hashlib.sha256(fingerprint(self.tc).encode())
+        h.update(repr(audio.shape).encode())
+        h.update(np.ascontiguousarray(audio, dtype="<i2").tobytes())
+        return h.hexdigest()[:32]
+
+    def path(self, audio: np.ndarray) -> Path:
+        k = self.key(audio)
+        return self.root / k[:2] / f"{k}.npy"
+
+    def get(self, audio: np.ndarray) -> np.ndarray | None:
+        path = self.path(audio)
+        try:
+            emb = np.load(path)
+        except (OSError, ValueError):  # absent, or damaged by something outside tinykws: computed again
+            return None
+        expected = (len(audio), None, self.tc.embedding_dim)
+        if emb.ndim != 3 or emb.shape[0] != expected[0] or emb.shape[2] != expected[2]:
+            return None
+        return emb
+
+    def embed(self, audio: np.ndarray, embedder: Embedder | None = None) -> np.ndarray:
+        """float16 (N, windows, 96) of `audio`, from the cache or computed and stored."""
+        emb = self.get(audio)
+        if emb is not None:
+            self.hits += 1
+            return emb
+        self.misses += 1
+        emb = (embedder or _embedder()).embed(audio).astype(np.float16)
+        with atomic_path(self.path(audio), suffix=".npy") as tmp:
+            with open(tmp, "wb") as f:
+                np.save(f, emb)
+        return emb
+
+
+def _embed_shard(
+    kind: str, start: int, paths: list[str], offsets: list[int], noise_roots: list[str], seed: int, copies: int,
+    augment: bool, cache_dir: str, count: int,
+) -> np.ndarray:  # fmt: skip
+    if kind == "silence":
+        audio = dataset.silence_audio(start, count, noise_roots, seed)
+    elif augment:
+        audio = dataset.augmented_audio(paths, offsets, list(range(start, start + count)), noise_roots, seed, copies)
+    else:
+        audio = np.stack([dataset.read_clip(p, o) for p, o in zip(paths, offsets, strict=True)])
+    return EmbeddingCache(Path(cache_dir)).embed(audio)
+
+
+def embeddings(
+    clips: list[layout.Clip],
+    noise_roots: list[Path],
+    cfg: TinyKwsConfig = CONFIG,
+    augment: bool = True,
+    jobs: int | None = None,
+    cache_dir: Path = CACHE_DIR,
+    progress: bool = True,
+    desc: str = "teacher embeddings",
+) -> np.ndarray:
+    """Teacher embeddings in the row order of `dataset.build_bank(clips, noise_roots, cfg)` (augment=True:
+    every augmented copy, then the silence rows), or of the clean clips (augment=False), float16."""
+    fingerprint(cfg.teacher)  # a missing teacher package is one line here, not a traceback in every worker
+    copies, seed = cfg.train.augment_copies, cfg.train.seed
+    shards = dataset.bank_shards(clips, cfg) if augment else dataset.bank_shards(clips, _no_silence(cfg))
+    rows_per_clip = copies if augment else 1
+    parts: list[np.ndarray | None] = [None] * len(shards)
+    roots = [str(r) for r in noise_roots]
+    total = sum(cnt * (rows_per_clip if kind == "clips" else 1) for kind, _, cnt in shards)
+    with (
+        ProcessPoolExecutor(max_workers=jobs or os.cpu_count() or 1, initializer=ignore_ctrl_c) as pool,
+        tqdm(total=total, unit="clip", desc=desc, file=sys.stderr, disable=not progress) as bar,
+    ):
+        futs = {}
+        for i, (kind, s, cnt) in enumerate(shards):
+            part = clips[s : s + cnt] if kind == "clips" else []
+            args = (kind, s, [str(c.path) for c in part], [c.offset for c in part], roots, seed, copies, augment)
+            futs[pool.submit(_embed_shard, *args, str(cache_dir), cnt)] = (i, cnt * (rows_per_clip if part else 1))
+        try:
+            for f in as_completed(futs):
+                i, rows = futs[f]
+                parts[i] = f.result()
+                bar.update(rows)
+        except BaseException:
+            # Ctrl-C: finished shards are already in the cache; drop the queued ones instead of computing them.
+            for f in futs:
+                f.cancel()
+            raise
+    if not parts:
+        return np.zeros((0, 0, cfg.teacher.embedding_dim), np.float16)
+    return np.concatenate(parts)
+
+
+def _no_silence(cfg: TinyKwsConfig) -> TinyKwsConfig:
+    import dataclasses
+
+    return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, silence_clips=0))
+
+
+# --- the head -------------------------------------------------------------------------------------------------
+
+
+def make_head(windows: int, num_classes: int, tc: TeacherConfig = CONFIG.teacher) -> nn.Module:
+    """openWakeWord's head shape on (B, windows, 96) embeddings: flatten -> 128 -> 128 -> classes (~214 K
+    floats for 16 windows); a LayerNorm first because the embedding's scale varies by dimension."""
+    from torch import nn
+
+    d = windows * tc.embedding_dim
+    return nn.Sequential(
+        nn.Flatten(),
+        nn.LayerNorm(d),
+        nn.Linear(d, tc.head_hidden),
+        nn.ReLU(),
+        nn.Dropout(tc.head_dropout),
+        nn.Linear(tc.head_hidden, tc.head_hidden),
+        nn.ReLU(),
+        nn.Dropout(tc.head_dropout),
+        nn.Linear(tc.head_hidden, num_classes),
+    )
+
+
+def train_head(
+    emb: np.ndarray,
+    labels: np.ndarray,
+    epoch_rows: Callable[[int], np.ndarray],
+    num_classes: int,
+    cfg: TinyKwsConfig = CONFIG,
+    progress: bool = True,
+) -> nn.Module:
+    """A head trained on embedding rows: `epoch_rows(epoch)` gives an epoch's (class-balanced) row indices, the
+    same sampler the student uses. Deterministic for a given seed: a resumed run gets the same teacher."""
+    import torch
+
+    from tinykws.train.trainer import torch_threads
+
+    torch.set_num_threads(torch_threads())  # a tiny network: more threads only wait on each other
+    tc = cfg.teacher
+    torch.manual_seed(tc.seed)
+    head = make_head(emb.shape[1], num_classes, tc)
+    opt = torch.optim.AdamW(head.parameters(), lr=tc.head_learning_rate, weight_decay=tc.head_weight_decay)
+    loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=cfg.train.label_smoothing)
+    bs = cfg.train.batch_size
+    steps = tc.head_epochs * (cfg.train.examples_per_epoch // bs)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=tc.head_learning_rate, total_steps=steps, pct_start=0.1)
+    head.train()
+    with tqdm(total=steps, unit="step", desc="teacher head", file=sys.stderr, disable=not progress) as bar:
+        for epoch in range(tc.head_epochs):
+            idx = epoch_rows(epoch)
+            for b in range(cfg.train.examples_per_epoch // bs):
+                rows = idx[b * bs : (b + 1) * bs]
+                x = torch.from_numpy(emb[rows].astype(np.float32))
+                loss = loss_fn(head(x), torch.from_numpy(labels[rows]))
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                sched.step()
+                bar.update(1)
+    head.eval()
+    return head
+
+
+def head_logits(head: nn.Module, emb: np.ndarray, batch: int = 4096) -> np.ndarray:
+    """The head's logits of embedding rows, float32 (N, classes)."""
+    import torch
+
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(emb), batch):
+            out.append(head(torch.from_numpy(emb[i : i + batch].astype(np.float32))).numpy())
+    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
