@@ -183,8 +183,10 @@ class ModelConfig:
 @dataclass(frozen=True)
 class TrainConfig:
     seed: int = 0
-    float_epochs: int = 20
-    qat_epochs: int = 6
+    # With the teacher's soft labels on ~90 K augmented rows the student keeps improving past 20 epochs
+    # (kws12 real validation, float: 88.8 % after 20 of 20, ~90 % after 30 of 40).
+    float_epochs: int = 40
+    qat_epochs: int = 8
     batch_size: int = 128
     learning_rate: float = 3e-3
     qat_learning_rate: float = 3e-4

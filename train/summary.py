@@ -13,16 +13,32 @@ from tinykws.config import BUILD_DIR
 
 
 def table(runs: Path) -> str:
-    rows = [("task", "bytes", "MACs/inf", "MACs/hop", "train s", "float %", "QAT %", "int8 %", "FRR@0.5%FAR", "n")]
+    rows = [
+        (
+            "task",
+            "bytes",
+            "MACs/inf",
+            "MACs/hop",
+            "train s",
+            "float %",
+            "QAT %",
+            "int8 %",
+            "teacher %",
+            "FRR@0.5%FAR",
+            "n",
+        )
+    ]
     for report_path in sorted(runs.glob("*/report.json")):
         r = json.loads(report_path.read_text())
         v = r.get("val_real") or {}
         i8 = v.get("int8", {})
         frr = i8.get("frr_at_far_0.5%")
+        teacher = ((r.get("teacher") or {}).get("val_real") or {}).get("accuracy")  # the soft labels' source
         rows.append((
             r["task"], str(r["weight_bytes"]), str(r["macs"]), str(r["macs_per_hop"]), f"{r['train_seconds']:.0f}",
             f"{100 * v.get('float_acc', float('nan')):.2f}", f"{100 * v.get('qat_acc', float('nan')):.2f}",
-            f"{100 * i8.get('accuracy', float('nan')):.2f}", "-" if frr is None else f"{100 * frr:.2f} %",
+            f"{100 * i8.get('accuracy', float('nan')):.2f}", "-" if teacher is None else f"{100 * teacher:.2f}",
+            "-" if frr is None else f"{100 * frr:.2f} %",
             str(i8.get("n", 0)),
         ))  # fmt: skip
     widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]))]

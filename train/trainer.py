@@ -547,6 +547,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--export-only", action="store_true", help="export the integer model of a finished run again")
+    parser.add_argument(
+        "--prepare-only",
+        action="store_true",
+        help="build the feature banks, teacher embeddings and teacher head, then stop (make run does this once "
+        "before training both tasks side by side, so they share the cached embeddings)",
+    )
 
 
 def _transfer_parts(text: str) -> tuple[str, ...]:
@@ -608,6 +614,9 @@ def run(args: argparse.Namespace) -> int:
     if args.resume or args.export_only:
         r.load_checkpoint()  # a bad checkpoint is refused before minutes of data preparation, not after
     r.prepare_data()
+    if args.prepare_only:
+        print(f"{args.task}: {len(r.bank)} training rows prepared" + (" with teacher soft labels" if r.teacher else ""))
+        return 0
     if args.export_only:
         report = r.finish(r.restore())
         print("\n".join(summary_lines(report)))
