@@ -648,3 +648,24 @@ def test_edited_generated_sources_and_a_truncated_library_are_rebuilt_not_used(r
     assert c.returncode == 0 and py.returncode == 0, c.stderr + py.stderr
     assert c.stdout == py.stdout and c.stdout.count('"logits"') > 90  # the same numbers, hop for hop
     assert lib.stat().st_size > 10000
+
+
+def test_ctrl_c_during_teacher_embeddings_keeps_finished_shards(tiny_data, real_dir, tmp_path):
+    """Ctrl-C while the teacher embeds the transfer set: exit 130 with one line, no temp file, and the shards
+    finished before it are reused as they are by the next run, which computes only the rest."""
+    running = tmp_path / "librispeech"
+    running.mkdir()
+    for wav in sorted((real_dir.parent / "librispeech").glob("*.wav"))[:6]:
+        (running / wav.name).symlink_to(wav)
+    argv = [a.format(data=tiny_data) for a in TRAIN[:-2]] + ["--running-speech", str(running), "--prepare-only"]
+    build = tmp_path / "build"
+    cache = build / "teacher" / "embeddings"
+    r = interrupt_when(argv, tmp_path, build, lambda: any(cache.rglob("*.npy")), TINY)
+    assert_interrupted(r, tmp_path)
+    before = {p: p.stat().st_mtime_ns for p in cache.rglob("*.npy")}
+    assert before
+    again = run_cli(argv, tmp_path, build, TINY)
+    assert again.returncode == 0 and "training rows prepared with teacher soft labels" in again.stdout, again.stderr
+    after = {p: p.stat().st_mtime_ns for p in cache.rglob("*.npy")}
+    assert len(after) > len(before), "the interruption came after the last shard: nothing left to compute"
+    assert all(after[p] == t for p, t in before.items()), "a shard finished before Ctrl-C was computed again"

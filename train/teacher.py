@@ -14,12 +14,13 @@ a rerun does no work and Ctrl-C keeps every finished shard.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from functools import lru_cache
 from pathlib import Path
@@ -77,6 +78,20 @@ def fingerprint(tc: TeacherConfig = CONFIG.teacher) -> str:
     return h.hexdigest()[:16]
 
 
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """File descriptor 2 to /dev/null for the block: native code's chatter, not Python's, goes there."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 class Embedder:
     """The two tflite models in LiteRT (float; XNNPACK), one thread: parallelism is one process per core."""
 
@@ -85,13 +100,14 @@ class Embedder:
 
         mel_path, emb_path = model_files(tc)
         self.tc = tc
-        self.mel = Interpreter(model_path=str(mel_path), num_threads=threads)
-        self.emb = Interpreter(model_path=str(emb_path), num_threads=threads)
-        self.mel.resize_tensor_input(0, [1, tc.mel_chunk_samples])
-        self.mel.allocate_tensors()
+        with _quiet_stderr():  # LiteRT's C++ side prints an INFO line per interpreter on stderr
+            self.mel = Interpreter(model_path=str(mel_path), num_threads=threads)
+            self.emb = Interpreter(model_path=str(emb_path), num_threads=threads)
+            self.mel.resize_tensor_input(0, [1, tc.mel_chunk_samples])
+            self.mel.allocate_tensors()
+            self.emb.resize_tensor_input(0, [_EMBED_BATCH, tc.window_frames, tc.num_mels, 1])
+            self.emb.allocate_tensors()
         self._frames_per_chunk = tc.mel_hop_samples // tc.mel_frame_hop_samples
-        self.emb.resize_tensor_input(0, [_EMBED_BATCH, tc.window_frames, tc.num_mels, 1])
-        self.emb.allocate_tensors()
 
     def mels(self, audio: np.ndarray) -> np.ndarray:
         """(N, S) int16 -> (N, frames, 32) float32, already scaled as the embedding model wants.
