@@ -44,6 +44,10 @@ def ship(task: str, run_dir: Path) -> Path:
         "macs_per_inference": model.macs(),
         "macs_per_hop_streaming": model.macs_per_hop(),
         "metrics": {k: v for k, v in report.items() if k.startswith("val_")},
+        # How it was taught: the teacher's soft labels and transfer set (train/teacher.py), and the teacher's own
+        # accuracy on the same validation clips (the gap is what distillation has not carried over).
+        "recipe": report.get("recipe"),
+        "teacher": report.get("teacher"),
         # Set by `tinykws stream-eval --apply` on the run's model (make run does it for the wake word).
         "detector": model.meta.get("detector"),
         "stream_eval": model.meta.get("stream_eval"),
