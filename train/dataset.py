@@ -12,10 +12,12 @@ import hashlib
 import json
 import os
 import sys
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
@@ -134,6 +136,18 @@ def bank_shards(clips: list[layout.Clip], cfg: TinyKwsConfig = CONFIG) -> list[t
     return shards + [("silence", s, min(_SHARD, n - s)) for s in range(0, n, _SHARD)]
 
 
+def collect(futs: dict[Future, Any], done: Callable[[Any, Any], None]) -> None:
+    """Hand each finished shard's tag and result to `done` as it completes. On Ctrl-C or a failed shard, the
+    queued shards are dropped rather than computed before stopping; those finished are the callers' to keep."""
+    try:
+        for f in as_completed(futs):
+            done(futs[f], f.result())
+    except BaseException:
+        for f in futs:
+            f.cancel()
+        raise
+
+
 def build_bank(
     clips: list[layout.Clip],
     noise_roots: list[Path],
@@ -172,19 +186,16 @@ def build_bank(
                 futs[f] = ("clips", s, cnt)
             else:
                 futs[pool.submit(_silence_shard, s, cnt, roots, seed)] = ("silence", s // _SHARD, cnt)
-        try:
-            for f in as_completed(futs):
-                kind, s, cnt = futs[f]
-                if kind == "clips":
-                    feats[s : s + cnt] = list(f.result())
-                else:
-                    silence[s] = f.result()
-                bar.update(cnt)
-        except BaseException:
-            # Ctrl-C or a bad clip: drop the queued shards rather than compute the whole bank before stopping.
-            for f in futs:
-                f.cancel()
-            raise
+
+        def done(shard: tuple[str, int, int], result: np.ndarray) -> None:
+            kind, s, cnt = shard
+            if kind == "clips":
+                feats[s : s + cnt] = list(result)
+            else:
+                silence[s] = result
+            bar.update(cnt)
+
+        collect(futs, done)
     shape = CONFIG.clip_feature_shape()
     clip_feats = np.stack(feats).reshape(-1, *shape) if clips else np.zeros((0, *shape), np.int8)
     sil = np.concatenate(silence) if silence else np.zeros((0, *clip_feats.shape[1:]), np.int8)

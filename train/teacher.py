@@ -21,7 +21,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -244,16 +244,13 @@ def embeddings(
             part = clips[s : s + cnt] if kind == "clips" else []
             args = (kind, s, [str(c.path) for c in part], [c.offset for c in part], roots, seed, copies, augment)
             futs[pool.submit(_embed_shard, *args, str(cache_dir), cnt)] = (i, cnt * (rows_per_clip if part else 1))
-        try:
-            for f in as_completed(futs):
-                i, rows = futs[f]
-                parts[i] = f.result()
-                bar.update(rows)
-        except BaseException:
-            # Ctrl-C: finished shards are already in the cache; drop the queued ones instead of computing them.
-            for f in futs:
-                f.cancel()
-            raise
+
+        def done(shard: tuple[int, int], result: np.ndarray) -> None:
+            parts[shard[0]] = result
+            bar.update(shard[1])
+
+        # Ctrl-C: the finished shards are already in the cache; the queued ones are dropped.
+        dataset.collect(futs, done)
     if not parts:
         return np.zeros((0, 0, cfg.teacher.embedding_dim), np.float16)
     return np.concatenate(parts)
