@@ -21,7 +21,9 @@ PYTHON ?= python3
 
 .PHONY: install apt run keyword test lint clean
 
+# The Kokoro voices (npm kokoro-js, sha256-checked) are fetched once into build/kokoro/ for the [tts] extra.
 install: apt $(STAMP)
+	@$(BIN)/python -m tinykws.data.kokoro
 
 apt:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -36,7 +38,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[dev,train]'
+	$(BIN)/pip install -q -e '.[dev,train,tts]'
 	touch $(STAMP)
 
 TASKS := kws12 yes

@@ -14,6 +14,9 @@ time-compressed (never cut), and the word is scaled to the take's gain and place
     OUT/<word>/<speaker>_nohash_<n>.wav   speaker = sha1(voice id)[:8]: a voice is a speaker
     OUT/voices.json                       voice id -> speaker, engine, params (written before synthesis)
     OUT/manifest.json                     settings hash, counts per word, voices, clips (written at the end)
+
+`--engines kokoro` is the natural voices of the optional [tts] extra (data/kokoro.py): the same layout and takes,
+in a corpus of its own (KOKORO_OUT), since one folder holds the clips of one settings hash.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ from tinykws.data.wav import to_int16, write_wav
 from tinykws.errors import TinyKwsError
 
 DEFAULT_OUT = BUILD_DIR / "data" / "synth"
+KOKORO_OUT = BUILD_DIR / "data" / "synth-kokoro"  # `--engines kokoro`: the natural voices, a corpus apart
 
 MAX_WORD_SECONDS = CONFIG.synth.max_word_seconds
 TRIM_THRESHOLD_DB = CONFIG.synth.trim_threshold_db
@@ -111,8 +115,12 @@ def synth_settings(seed: int) -> dict:
 
 
 def settings_hash(seed: int) -> str:
-    blob = json.dumps(synth_settings(seed), sort_keys=True).encode()
-    return hashlib.sha256(blob).hexdigest()[:12]
+    return fingerprint(synth_settings(seed))
+
+
+def fingerprint(settings: dict) -> str:
+    """The corpus hash of a settings dict (the local voices' synth_settings, or Kokoro's settings)."""
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
 
 
 # ---------------------------------------------------------------------------------------------- audio
@@ -136,16 +144,25 @@ def _sox(args: list[str], what: str, data: bytes | None = None) -> np.ndarray:
     return np.frombuffer(proc.stdout, dtype="<f4").astype(np.float32)
 
 
-def load_voice_wav(path: str | Path, pitch: float = 1.0) -> np.ndarray:
-    """An engine's WAV as float32 mono at the configured rate, pitch-shifted by the ratio `pitch`."""
+def _voice_effects(pitch: float) -> list[str]:
     # Some engines start the first vowel at sample 0 (espeak-ng's "up"); padding gives the trim a silent
     # margin to keep and the pitch shifter context at the edges.
     effects = ["pad", f"{_PAD_S}", f"{_PAD_S}"]
     cents = 1200.0 * math.log2(pitch)
     if abs(cents) >= 0.5:
         effects += ["pitch", f"{cents:.3f}"]
-    effects += ["rate", "-v", str(CONFIG.audio.sample_rate)]
-    return _sox([str(path), *_RAW_F32, "-", *effects], f"{path}")
+    return effects + ["rate", "-v", str(CONFIG.audio.sample_rate)]
+
+
+def load_voice_wav(path: str | Path, pitch: float = 1.0) -> np.ndarray:
+    """An engine's WAV as float32 mono at the configured rate, pitch-shifted by the ratio `pitch`."""
+    return _sox([str(path), *_RAW_F32, "-", *_voice_effects(pitch)], f"{path}")
+
+
+def load_voice_samples(x: np.ndarray, rate: int, what: str, pitch: float = 1.0) -> np.ndarray:
+    """An in-process engine's float samples at `rate` (Kokoro's 24 kHz), treated as load_voice_wav treats a WAV."""
+    args = [*_RAW_F32, "-r", str(rate), "-", *_RAW_F32, "-", *_voice_effects(pitch)]
+    return _sox(args, what, data=np.asarray(x, dtype="<f4").tobytes())
 
 
 def _tempo(x: np.ndarray, factor: float) -> np.ndarray:
@@ -260,7 +277,9 @@ class SynthReport:
 
 
 @dataclass(frozen=True)
-class _Task:
+class ClipTask:
+    """One take to make: `voice` saying `word`, take number `n`, written to `path`."""
+
     voice: Voice
     word: str
     n: int
@@ -291,7 +310,7 @@ def _check_settings(out: Path, want: str) -> None:
             )
 
 
-def _make(task: _Task, params: ClipParams, stop: threading.Event) -> str | None:
+def _make(task: ClipTask, params: ClipParams, stop: threading.Event) -> str | None:
     """Synthesise and write one clip; the error message if it failed, None if it was written."""
     if stop.is_set():
         return "interrupted"
@@ -312,7 +331,7 @@ def _note(msg: str) -> None:
 
 
 def build_corpus(
-    out: str | Path = DEFAULT_OUT,
+    out: str | Path | None = None,
     words: list[str] | None = None,
     seed: int | None = None,
     jobs: int | None = None,
@@ -320,9 +339,21 @@ def build_corpus(
     engines: list[str] | None = None,
     progress: bool = True,
 ) -> SynthReport:
-    """Synthesise every missing clip of (voices x words x takes) into `out`; return what was done."""
+    """Synthesise every missing clip of (voices x words x takes) into `out`; return what was done.
+
+    `engines=["kokoro"]` makes the natural voices' corpus (data/kokoro.py; default out KOKORO_OUT): a
+    corpus of its own, since its settings (model, voices) are not the local voices' and one folder has one hash.
+    """
+    from tinykws.data import kokoro  # a light module: the [tts] extra itself is imported only to synthesise
+
+    natural = engines is not None and kokoro.ENGINE in engines
+    if natural and list(engines) != [kokoro.ENGINE]:
+        raise TinyKwsError(
+            f"--engines: {kokoro.ENGINE} makes a corpus of its own (default {KOKORO_OUT}); "
+            "synthesise it apart from the local engines"
+        )
     start_time = time.monotonic()
-    out = Path(out)
+    out = Path(out if out is not None else KOKORO_OUT if natural else DEFAULT_OUT)
     seed = CONFIG.synth.seed if seed is None else int(seed)
     jobs = (os.cpu_count() or 1) if jobs is None else int(jobs)
     if jobs < 1:
@@ -336,10 +367,14 @@ def build_corpus(
         check_word(w)
     if shutil.which("sox") is None:
         raise TinyKwsError("sox is not installed; it resamples and pitch-shifts the voices (apt-get install sox)")
-    want_hash = settings_hash(seed)
+    settings = kokoro.settings(seed) if natural else synth_settings(seed)
+    want_hash = fingerprint(settings)
     _check_settings(out, want_hash)
 
-    found = discover_voices(engines, probe=probe, jobs=jobs)
+    if natural:
+        found, files = kokoro.discover(seed)
+    else:
+        found = discover_voices(engines, probe=probe, jobs=jobs)
     report = SynthReport(out=out, notes=list(found.notes), words=words)
     for msg in found.notes:
         _note(msg)
@@ -353,7 +388,7 @@ def build_corpus(
     clash = [v.id for v in voices if speakers[v.speaker] > 1]
     if clash:
         raise TinyKwsError(f"voices {', '.join(clash)} share a speaker hash; rename one")
-    report.voices_per_engine = {e: c for e in ENGINES if (c := sum(v.engine == e for v in voices))}
+    report.voices_per_engine = {e: c for e in (*ENGINES, kokoro.ENGINE) if (c := sum(v.engine == e for v in voices))}
 
     # voices.json first, so that even an interrupted corpus says which settings and voices made it.
     listed = _read_json(out / "voices.json") or {}
@@ -370,11 +405,13 @@ def build_corpus(
 
     takes = CONFIG.synth.variations_per_voice
     # Word-major order mixes the fast and slow engines along the run, so the progress bar's rate is honest.
-    tasks = [_Task(v, w, n, clip_path(out, v, w, n)) for w in words for v in voices for n in range(takes)]
+    tasks = [ClipTask(v, w, n, clip_path(out, v, w, n)) for w in words for v in voices for n in range(takes)]
     todo = [t for t in tasks if not t.path.exists()]
     report.cached = len(tasks) - len(todo)
     if not todo:
         print(f"synth: all {len(tasks)} clips already in {out}; nothing to synthesise", file=sys.stderr)
+    elif natural:
+        kokoro.run_pool(todo, seed, jobs, progress, report, files)
     else:
         _run_pool(todo, seed, jobs, progress, report)
 
@@ -384,7 +421,7 @@ def build_corpus(
         out / "manifest.json",
         {
             "settings_hash": want_hash,
-            "settings": synth_settings(seed),
+            "settings": settings,
             "variations_per_voice": takes,
             "words": words,
             "counts": counts,
@@ -398,7 +435,7 @@ def build_corpus(
     return report
 
 
-def _run_pool(todo: list[_Task], seed: int, jobs: int, progress: bool, report: SynthReport) -> None:
+def _run_pool(todo: list[ClipTask], seed: int, jobs: int, progress: bool, report: SynthReport) -> None:
     from tqdm import tqdm
 
     stop = threading.Event()
@@ -406,7 +443,7 @@ def _run_pool(todo: list[_Task], seed: int, jobs: int, progress: bool, report: S
     pool = ThreadPoolExecutor(max_workers=jobs)
     bar = tqdm(total=len(todo), unit="clip", file=sys.stderr, disable=not progress, mininterval=1.0)
     try:
-        futures: dict[Future, _Task] = {
+        futures: dict[Future, ClipTask] = {
             pool.submit(_make, t, clip_params(seed, t.voice.id, t.word, t.n), stop): t for t in todo
         }
         for fut in as_completed(futures):
@@ -448,7 +485,9 @@ def format_report(report: SynthReport) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="corpus folder (default: %(default)s)")
+    parser.add_argument(
+        "--out", type=Path, default=None, help=f"corpus folder (default: {DEFAULT_OUT}; kokoro's: {KOKORO_OUT})"
+    )
     parser.add_argument("--jobs", type=int, default=None, help="parallel syntheses (default: CPU count)")
     parser.add_argument("--seed", type=int, default=None, help=f"RNG seed (default: {CONFIG.synth.seed})")
     parser.add_argument("--limit-voices", type=int, default=None, metavar="N", help="use the first N voices only")
@@ -456,7 +495,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--words", default=None, help="comma-separated words (default: the keywords and CONFIG.synth.other_words)"
     )
     parser.add_argument(
-        "--engines", default=None, help=f"comma-separated TTS engines to use (default: all of {','.join(ENGINES)})"
+        "--engines",
+        default=None,
+        help=f"comma-separated TTS engines to use (default: all of {','.join(ENGINES)}); or kokoro alone, the "
+        "natural voices of the [tts] extra, in a corpus of their own",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 

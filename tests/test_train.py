@@ -259,12 +259,14 @@ def test_model_for_another_front_end_is_refused(tmp_path, capsys):
 
 
 def test_custom_keyword_trains_on_synthetic_positives_only(tiny_data, tmp_path, monkeypatch):
-    from tinykws.data import synth
+    from tinykws.data import kokoro, synth
     from tinykws.train import trainer
 
     # "left" has real clips in tiny_data: keyword mode must train on its synthetic takes only.
     words_dir = tmp_path / "synth-words"
     monkeypatch.setattr(trainer, "KEYWORD_SYNTH_DIR", words_dir)
+    # The local voices' path alone (Kokoro's takes mixed in: tests/test_kokoro.py).
+    monkeypatch.setattr(kokoro, "missing", lambda cfg=None: "kokoro-onnx not installed")
     real_build = synth.build_corpus
     monkeypatch.setattr(synth, "build_corpus", lambda **kw: real_build(**kw, limit_voices=4, jobs=2))
     assert trainer.keyword_roots("left", [tiny_data], progress=False) == [words_dir]

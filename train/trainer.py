@@ -33,6 +33,7 @@ DEFAULT_RUNS = BUILD_DIR / "runs"
 TRANSFER_PARTS = ("real", "running")  # the transfer set beyond the main bank (TeacherConfig says how much)
 FEATURES_NPZ = BUILD_DIR / "features" / "corpus.npz"
 KEYWORD_SYNTH_DIR = BUILD_DIR / "data" / "synth-words"  # custom wake words not in the main synthetic corpus
+KEYWORD_KOKORO_DIR = BUILD_DIR / "data" / "synth-words-kokoro"  # their takes by Kokoro's natural voices
 
 
 def _variant(cfg: TinyKwsConfig, **train: object) -> TinyKwsConfig:
@@ -503,8 +504,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     what.add_argument(
         "--keyword",
         metavar="WORD",
-        help="a custom wake word or short phrase: its positives are synthesised with the local TTS voices "
-        "(real clips of it are never trained on); task name = the words joined by '_'",
+        help="a custom wake word or short phrase: its positives are synthesised with the local TTS voices, and "
+        "Kokoro's natural ones with the [tts] extra (real clips of it are never trained on); task name = the words "
+        "joined by '_'",
     )
     parser.add_argument(
         "--data",
@@ -566,18 +568,29 @@ def _transfer_parts(text: str) -> tuple[str, ...]:
 
 
 def keyword_roots(task: str, roots: list[Path], progress: bool) -> list[Path]:
-    """Folders to add for a custom wake word: none if a synthetic corpus in `roots` already says it, else its
-    synthetic clips (synthesised on first use into build/data/synth-words, every local voice)."""
-    if any(any((Path(r) / task).glob("*.wav")) for r in roots if layout.is_synthetic(r)):
-        return []
-    from tinykws.data import synth
+    """Folders to add for a custom wake word: its takes by every local voice (synthesised on first use into
+    build/data/synth-words unless a synthetic corpus in `roots` already says it), and mixed into them, not instead
+    of them, its takes by Kokoro's natural voices (build/data/synth-words-kokoro) when the [tts] extra is here."""
+    from tinykws.data import kokoro, synth
 
-    out = KEYWORD_SYNTH_DIR
-    report = synth.build_corpus(out=out, words=[task], progress=progress)
-    if report.clips == 0:
-        raise TinyKwsError(f"no voice could say {task.replace('_', ' ')!r}; see the failures above")
-    print(synth.format_report(report), file=sys.stderr)
-    return [out]
+    says = [r for r in roots if layout.is_synthetic(r) and any((Path(r) / task).glob("*.wav"))]
+    extra = []
+    for natural, out in ((False, KEYWORD_SYNTH_DIR), (True, KEYWORD_KOKORO_DIR)):
+        if any(kokoro.is_kokoro_corpus(r) == natural for r in says):
+            continue
+        try:
+            report = synth.build_corpus(
+                out=out, words=[task], engines=[kokoro.ENGINE] if natural else None, progress=progress
+            )
+        except kokoro.KokoroMissing as e:
+            # Optional: the word is still learnt, from the robotic voices alone (fewer real people found).
+            print(f"note: {e}; --keyword {task} trains on the local voices only", file=sys.stderr)
+            continue
+        if report.clips == 0:
+            raise TinyKwsError(f"no voice could say {task.replace('_', ' ')!r}; see the failures above")
+        print(synth.format_report(report), file=sys.stderr)
+        extra.append(out)
+    return extra
 
 
 def _what(args: argparse.Namespace) -> str:
