@@ -219,10 +219,11 @@ def scan_running_speech(
         m = _RUNNING_RE.match(wav.name)
         if m is None:
             raise DatasetError(f"{wav}: not a LibriSpeech file name (<speaker>-<chapter>-<n>.wav)")
-        split = split_of("librispeech-" + m["speaker"], labels.real_validation_percent, 0.0, salt=_HOLDOUT_SALT)
+        speaker = "librispeech-" + m["speaker"]
+        split = split_of(speaker, labels.real_validation_percent, 0.0, salt=_HOLDOUT_SALT)
         n = len(read_wav(wav))
         for start in range(0, max(n - window, 0) + 1, hop):
-            out.append(Clip(wav, RUNNING_WORD, "librispeech-" + m["speaker"], "running", split, offset=start))
+            out.append(Clip(wav, RUNNING_WORD, speaker, "running", split, offset=start))
     if not out:
         raise DatasetError(f"{root}: no running-speech recordings (*.wav) in it")
     return out

@@ -8,6 +8,7 @@ task's class balance from a generator seeded by (seed, epoch): resuming at an ep
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -129,6 +130,11 @@ def _silence_shard(start: int, count: int, noise_roots: list[str], seed: int) ->
     return mfcc.mfcc(silence_audio(start, count, noise_roots, seed))
 
 
+def with_train(cfg: TinyKwsConfig, **fields: object) -> TinyKwsConfig:
+    """The config with some TrainConfig fields replaced: a bank part's copies, seed or silence count."""
+    return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, **fields))
+
+
 def bank_shards(clips: list[layout.Clip], cfg: TinyKwsConfig = CONFIG) -> list[tuple]:
     """The work units of a bank, in row order: ("clips", first clip, count) and ("silence", first row, count)."""
     shards = [("clips", s, min(_SHARD, len(clips) - s)) for s in range(0, len(clips), _SHARD)]
@@ -164,9 +170,8 @@ def build_bank(
         with np.load(path) as z:
             return Bank(z["features"], z["words"], z["speakers"], z["sources"])
     roots = [str(r) for r in noise_roots]
-    feats: list[np.ndarray | None] = [None] * len(clips)
-    sil_counts = [min(_SHARD, cfg.train.silence_clips - s) for s in range(0, cfg.train.silence_clips, _SHARD)]
-    silence: list[np.ndarray | None] = [None] * len(sil_counts)
+    shards = bank_shards(clips, cfg)
+    parts: list[np.ndarray | None] = [None] * len(shards)  # (rows, T, C) per shard, in bank row order
     with (
         ProcessPoolExecutor(max_workers=jobs or os.cpu_count() or 1, initializer=ignore_ctrl_c) as pool,
         tqdm(
@@ -178,27 +183,24 @@ def build_bank(
         ) as bar,
     ):
         futs = {}
-        for kind, s, cnt in bank_shards(clips, cfg):
+        for i, (kind, s, cnt) in enumerate(shards):
             if kind == "clips":
                 part = clips[s : s + cnt]
                 paths, offsets = [str(c.path) for c in part], [c.offset for c in part]
                 f = pool.submit(_augment_shard, paths, offsets, list(range(s, s + cnt)), roots, seed, copies)
-                futs[f] = ("clips", s, cnt)
             else:
-                futs[pool.submit(_silence_shard, s, cnt, roots, seed)] = ("silence", s // _SHARD, cnt)
+                f = pool.submit(_silence_shard, s, cnt, roots, seed)
+            futs[f] = (i, cnt)
 
-        def done(shard: tuple[str, int, int], result: np.ndarray) -> None:
-            kind, s, cnt = shard
-            if kind == "clips":
-                feats[s : s + cnt] = list(result)
-            else:
-                silence[s] = result
-            bar.update(cnt)
+        def done(shard: tuple[int, int], result: np.ndarray) -> None:
+            parts[shard[0]] = result.reshape(-1, *result.shape[-2:])  # a clip shard's copies become rows
+            bar.update(shard[1])
 
         collect(futs, done)
     shape = CONFIG.clip_feature_shape()
-    clip_feats = np.stack(feats).reshape(-1, *shape) if clips else np.zeros((0, *shape), np.int8)
-    sil = np.concatenate(silence) if silence else np.zeros((0, *clip_feats.shape[1:]), np.int8)
+    n_clip_shards = sum(kind == "clips" for kind, _, _ in shards)
+    clip_feats = np.concatenate(parts[:n_clip_shards]) if n_clip_shards else np.zeros((0, *shape), np.int8)
+    sil = np.concatenate(parts[n_clip_shards:]) if parts[n_clip_shards:] else np.zeros((0, *shape), np.int8)
     bank = Bank(
         features=np.concatenate([clip_feats, sil]),
         words=np.array([c.word for c in clips for _ in range(copies)] + [CONFIG.labels.silence_label] * len(sil)),
@@ -224,7 +226,7 @@ def epoch_indices(bank: Bank, labels: np.ndarray, task: str, epoch: int, cfg: Ti
     # Windows of running speech (labelled by the teacher) get a share of their own: among the unknown words
     # they would be a few percent of an epoch, yet they are where a listening device meets false accepts.
     running = bank.sources == "running"
-    n_running = int(round(tc.examples_per_epoch * _running_share(bank, cfg)))
+    n_running = int(round(tc.examples_per_epoch * cfg.teacher.running_share)) if running.any() else 0
     weight = np.where(running, 0.0, weight)
     n = tc.examples_per_epoch - n_running
     if task == "kws12":
@@ -244,10 +246,6 @@ def epoch_indices(bank: Bank, labels: np.ndarray, task: str, epoch: int, cfg: Ti
     idx = np.concatenate(picks)
     rng.shuffle(idx)
     return idx
-
-
-def _running_share(bank: Bank, cfg: TinyKwsConfig) -> float:
-    return cfg.teacher.running_share if np.any(bank.sources == "running") else 0.0
 
 
 def clean_features(clips: list[layout.Clip], corpus_npz: Path | None = None) -> np.ndarray:

@@ -184,8 +184,7 @@ class EmbeddingCache:
             emb = np.load(path)
         except (OSError, ValueError):  # absent, or damaged by something outside tinykws: computed again
             return None
-        expected = (len(audio), None, self.tc.embedding_dim)
-        if emb.ndim != 3 or emb.shape[0] != expected[0] or emb.shape[2] != expected[2]:
+        if emb.ndim != 3 or emb.shape[0] != len(audio) or emb.shape[2] != self.tc.embedding_dim:
             return None
         return emb
 
@@ -230,7 +229,7 @@ def embeddings(
     every augmented copy, then the silence rows), or of the clean clips (augment=False), float16."""
     fingerprint(cfg.teacher)  # a missing teacher package is one line here, not a traceback in every worker
     copies, seed = cfg.train.augment_copies, cfg.train.seed
-    shards = dataset.bank_shards(clips, cfg) if augment else dataset.bank_shards(clips, _no_silence(cfg))
+    shards = dataset.bank_shards(clips, cfg if augment else dataset.with_train(cfg, silence_clips=0))
     rows_per_clip = copies if augment else 1
     parts: list[np.ndarray | None] = [None] * len(shards)
     roots = [str(r) for r in noise_roots]
@@ -254,12 +253,6 @@ def embeddings(
     if not parts:
         return np.zeros((0, 0, cfg.teacher.embedding_dim), np.float16)
     return np.concatenate(parts)
-
-
-def _no_silence(cfg: TinyKwsConfig) -> TinyKwsConfig:
-    import dataclasses
-
-    return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, silence_clips=0))
 
 
 # --- the head -------------------------------------------------------------------------------------------------

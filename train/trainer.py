@@ -8,7 +8,6 @@ function of (seed, epoch) and the network has no dropout.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import functools
 import hashlib
 import io
@@ -34,11 +33,6 @@ TRANSFER_PARTS = ("real", "running")  # the transfer set beyond the main bank (T
 FEATURES_NPZ = BUILD_DIR / "features" / "corpus.npz"
 KEYWORD_SYNTH_DIR = BUILD_DIR / "data" / "synth-words"  # custom wake words not in the main synthetic corpus
 KEYWORD_KOKORO_DIR = BUILD_DIR / "data" / "synth-words-kokoro"  # their takes by Kokoro's natural voices
-
-
-def _variant(cfg: TinyKwsConfig, **train: object) -> TinyKwsConfig:
-    """The config with some TrainConfig fields replaced (a bank part's copies, seed, silence)."""
-    return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, **train))
 
 
 def git_revision() -> str:
@@ -131,12 +125,7 @@ class Run:
         self.synthetic_positives = synthetic_positives
         # Distillation: the teacher's soft labels on every bank row, and the transfer set's extra audio
         # ("real": more augmented copies of the real clips, "running": windows of running speech).
-        unknown = sorted(set(transfer) - set(TRANSFER_PARTS))
-        if unknown:
-            raise TinyKwsError(
-                f"unknown transfer-set part(s) {', '.join(unknown)}: choose from {', '.join(TRANSFER_PARTS)}"
-            )
-        self.teacher, self.transfer = teacher, tuple(transfer)
+        self.teacher, self.transfer = teacher, check_transfer(tuple(transfer))
         self.running_root = running_root or layout.default_running_speech_root()
         self.soft: np.ndarray | None = None
         self.names = layout.task_labels(task)
@@ -174,17 +163,17 @@ class Run:
         train = [c for c in main if c.split == "train"]
         self.parts = [(train, self.cfg)]
         if extra:
-            self.parts.append(([c for c in extra if c.split == "train"], _variant(self.cfg, silence_clips=0)))
+            self.parts.append(([c for c in extra if c.split == "train"], dataset.with_train(self.cfg, silence_clips=0)))
         tc = self.cfg.teacher
         if "real" in self.transfer:
             real = [c for c in train if c.source == "real"]
             self.parts.append(
-                (real, _variant(self.cfg, silence_clips=0, augment_copies=tc.extra_real_copies, seed=tc.seed))
+                (real, dataset.with_train(self.cfg, silence_clips=0, augment_copies=tc.extra_real_copies, seed=tc.seed))
             )
         if "running" in self.transfer:
             window, hop = self.cfg.audio.clip_samples, round(tc.running_window_hop_seconds * self.cfg.audio.sample_rate)
             running = [c for c in layout.scan_running_speech(self.running_root, window, hop) if c.split == "train"]
-            part_cfg = _variant(self.cfg, silence_clips=0, augment_copies=tc.running_copies, seed=tc.seed + 1)
+            part_cfg = dataset.with_train(self.cfg, silence_clips=0, augment_copies=tc.running_copies, seed=tc.seed + 1)
             self.parts.append((running, part_cfg))
             self.data_description["running_speech_windows"] = len(running) * tc.running_copies
         banks = [
@@ -218,7 +207,6 @@ class Run:
         under a key of everything they depend on, so a resumed run skips even the head."""
         from tinykws.train import teacher
 
-        parts = [teacher.embeddings(c, self.roots, pc, progress=self.progress) for c, pc in self.parts]
         key = teacher.fingerprint(self.cfg.teacher) + json.dumps(
             [self.task, self.cfg.to_dict()["teacher"], [dataset.bank_key(c, pc) for c, pc in self.parts]]
         )
@@ -230,6 +218,7 @@ class Run:
                     self.soft = z["logits"]
                     self.teacher_report = json.loads(str(z["report"]))
                     return
+        parts = [teacher.embeddings(c, self.roots, pc, progress=self.progress) for c, pc in self.parts]
         emb = np.concatenate(parts)[self.keep]
         # kws12: running speech is no class (a window may say "on" or "no"); for a wake word it is a negative.
         trusted = (self.bank.sources != "running") if self.task == layout.KWS12 else np.ones(len(emb), bool)
@@ -557,14 +546,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _transfer_parts(text: str) -> tuple[str, ...]:
-    parts = tuple(p for p in text.split(",") if p and p != "none")
+def check_transfer(parts: tuple[str, ...]) -> tuple[str, ...]:
+    """`parts` if each names a part of the transfer set, else one line naming the unknown ones."""
     unknown = sorted(set(parts) - set(TRANSFER_PARTS))
     if unknown:
         raise TinyKwsError(
             f"--transfer: unknown part(s) {', '.join(unknown)}; choose from {', '.join(TRANSFER_PARTS)}, none"
         )
     return parts
+
+
+def _transfer_parts(text: str) -> tuple[str, ...]:
+    return check_transfer(tuple(p for p in text.split(",") if p and p != "none"))
 
 
 def keyword_roots(task: str, roots: list[Path], progress: bool) -> list[Path]:
