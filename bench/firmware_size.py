@@ -22,7 +22,7 @@ from pathlib import Path
 from tinykws import readme
 from tinykws.atomic import atomic_path
 from tinykws.config import CONFIG, REPO_ROOT
-from tinykws.errors import TinyKwsError
+from tinykws.errors import TinyKwsError, run_script
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BOARD = "mps2-an386"
@@ -129,8 +129,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except TinyKwsError as e:
-        print(f"tinykws: {e}", file=sys.stderr)
-        sys.exit(2)
+    run_script(main)

@@ -46,7 +46,7 @@ from tinykws import readme
 from tinykws.config import CONFIG, REPO_ROOT, SHARED_DATA_DIR
 from tinykws.data import layout
 from tinykws.data.wav import fit_clip, read_wav
-from tinykws.errors import TinyKwsError
+from tinykws.errors import TinyKwsError, run_script
 from tinykws.readme import README
 
 REAL_DIR = SHARED_DATA_DIR / "speech_commands_test_set_v0.02"
@@ -486,8 +486,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except TinyKwsError as e:
-        print(f"tinykws: {e}", file=sys.stderr)
-        sys.exit(2)
+    run_script(main)
