@@ -11,12 +11,13 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # microphone demo and a PulseAudio server whose null sink is the tests' virtual microphone; clang with its
 # libFuzzer and sanitizer runtimes for the firmware fuzz targets (firmware/fuzz); valgrind for callgrind's
 # instruction counts (firmware engine bench, bench/speed.py); gcc with the C library's headers (libc6-dev, only
-# recommended by gcc) for the host build of the engine, and python3-venv for .venv/. This is the one list: the
+# recommended by gcc) for the host build of the engine, and python3-venv for .venv/; lld (wasm-ld) to link the
+# engine's WebAssembly build with clang, and chromium to test the web page headless. This is the one list: the
 # README points here.
 APT_PACKAGES := espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts sox \
 	gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm \
 	libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins clang libclang-rt-14-dev valgrind \
-	gcc libc6-dev python3-venv
+	gcc libc6-dev python3-venv lld chromium
 PYTHON ?= python3
 
 .PHONY: install apt run keyword test lint clean
