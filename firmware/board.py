@@ -36,6 +36,7 @@ FIRMWARE_DIR = REPO_ROOT / "firmware"
 MODELS_BUILD_DIR = BUILD_DIR / "firmware" / "models"
 BOARDS = ("host", "mps2-an386")
 TOOLS = {"host": ("make", "gcc"), "mps2-an386": ("make", "arm-none-eabi-gcc", "arm-none-eabi-size", "qemu-system-arm")}
+TOOLS["wasm"] = ("make", "clang", "wasm-ld")  # the web page's engine (firmware/web.py), not a BOARDS choice
 QEMU_TIMEOUT = 600
 
 

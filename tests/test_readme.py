@@ -22,6 +22,8 @@ PROVIDED_BY = {
     "arm-none-eabi-size": "gcc-arm-none-eabi",  # binutils-arm-none-eabi, a dependency
     "qemu-system-arm": "qemu-system-arm",
     "clang": "clang",
+    "wasm-ld": "lld",
+    "chromium": "chromium",
     "valgrind": "valgrind",
     "sox": "sox",
     "venv": "python3-venv",  # $(PYTHON) -m venv
@@ -40,6 +42,7 @@ def programs_called() -> set[str]:
     progs |= {p for tools in board.TOOLS.values() for p in tools}
     progs |= set(re.findall(r"-m (venv)\b", MAKEFILE))
     progs |= {"valgrind", "sox"}  # bench/speed.py and board.bench(); data/synth.py
+    progs |= {"chromium"}  # tests/test_web.py, headless
     return progs
 
 
