@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from tinykws.atomic import atomic_path
-from tinykws.config import BUILD_DIR, CONFIG, REPO_ROOT, SHARED_DATA_DIR, TinyKwsConfig
+from tinykws.config import BUILD_DIR, CONFIG, FIRMWARE, REPO_ROOT, SHARED_DATA_DIR, TinyKwsConfig
 from tinykws.deploy.c_export import c_string
 from tinykws.errors import TinyKwsError
 from tinykws.features import tables
@@ -137,6 +137,8 @@ def config_header(cfg: TinyKwsConfig = CONFIG) -> str:
         ("KWS_QUANT_SHIFT", QUANT_SHIFT, "int8 multipliers are Q32 of 1/scale"),
         ("KWS_MEL_WEIGHTS_TOTAL", int(np.sum(np.diff(tables.mel_bin_ranges(fc), axis=1))), "sparse mel weights"),
         ("KWS_LOG_TABLE_SIZE", 1 << fc.log_mantissa_bits, "entries of the log2 mantissa table"),
+        ("KWS_LISTEN_BLOCK_SAMPLES", FIRMWARE.listen_block_samples, "always-listening app: samples per block"),
+        ("KWS_LISTEN_BLOCKS", FIRMWARE.listen_blocks, "always-listening app: blocks in the ring"),
     ]
     width = max(len(n) for n, _, _ in defines)
     lines = [f"#define {n:<{width}} {v}  /* {c} */" for n, v, c in defines]

@@ -29,6 +29,10 @@ COMPONENTS = {
     "kws_test_util": "app",
     "startup": "board",
     "board": "board",
+    "kws_listen": "listen",
+    "kws_blocks": "listen",
+    "listen_glue": "board",
+    "nrf52_pdm": "board",
 }
 FLASH_SECTIONS = (".vectors", ".text", ".ARM.exidx", ".data")
 RAM_SECTIONS = (".data", ".bss")

@@ -365,3 +365,23 @@ class TinyKwsConfig:
 
 
 CONFIG = TinyKwsConfig()
+
+
+@dataclass(frozen=True)
+class FirmwareConfig:
+    """The always-listening app (firmware/apps/listen) and the budgets its boards are held to. Kept out of
+    TinyKwsConfig: nothing here changes a model, a feature or a checkpoint."""
+
+    # Audio reaches the main loop in blocks of one hop (20 ms): one kws_process call per block gives exactly one
+    # hop, so a wake-up does one hop's work and sleeps. The ring holds this many blocks; the board's interrupt
+    # fills them and an overrun (the ring full when a block completes) drops the newest block and is counted.
+    listen_block_samples: int = FeatureConfig.hop_samples
+    listen_blocks: int = 4
+    flash_target_bytes: int = 64 * 1024
+    ram_target_bytes: int = 20 * 1024
+    # The nRF52840's core clock: the README's duty cycle is awake instructions per second / this, assuming about
+    # one instruction per cycle (an assumption: flash wait states and multi-cycle loads make it somewhat more).
+    board_cpu_hz: int = 64_000_000
+
+
+FIRMWARE = FirmwareConfig()

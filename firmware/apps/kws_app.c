@@ -51,7 +51,7 @@ static int skip(int fd, uint32_t bytes)
 }
 
 /* Walk the RIFF chunks up to "data"; returns its size in bytes, or -1 with a message. */
-static long open_wav(int fd)
+long kws_app_open_wav(int fd)
 {
     uint8_t h[16];
     int have_fmt = 0;
@@ -124,7 +124,7 @@ int kws_app_main(const char *path, int flags)
         kws_printf("error: cannot open %s\n", path);
         return 2;
     }
-    left = open_wav(fd);
+    left = kws_app_open_wav(fd);
     if (left < 0 || kws_engine_init(&g_engine) != KWS_OK) {
         kws_app_close(fd);
         return 2;

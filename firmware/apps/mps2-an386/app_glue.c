@@ -1,6 +1,7 @@
-/* mps2-an386 glue of the keyword app: the command line and file reads through Arm semihosting (QEMU:
- * -semihosting-config enable=on,target=native,arg=kws_app,arg=FILE.wav[,arg=--scores]), and a stack
- * high-water mark: the stack below main() is painted before the run and scanned after it. */
+/* mps2-an386 glue of the keyword app: the command line through Arm semihosting (QEMU:
+ * -semihosting-config enable=on,target=native,arg=kws_app,arg=FILE.wav[,arg=--scores]; file reads are in
+ * boards/mps2-an386/board.c, shared with the always-listening image), and a stack high-water mark: the
+ * stack below main() is painted before the run and scanned after it. */
 #include <stdint.h>
 
 #include "kws_app.h"
@@ -12,25 +13,6 @@
 #define STACK_PAINT 0xA5A5A5A5u
 
 extern uint32_t _ebss; /* linker.ld: end of .bss, bottom of the stack's region */
-
-int kws_app_open(const char *path)
-{
-    const uint32_t args[3] = {(uint32_t)(uintptr_t)path, KWS_OPEN_MODE_RB, kws_semihost_strlen(path)};
-    return kws_semihost(KWS_SYS_OPEN, args);
-}
-
-long kws_app_read(int handle, void *buf, long bytes)
-{
-    const uint32_t args[3] = {(uint32_t)handle, (uint32_t)(uintptr_t)buf, (uint32_t)bytes};
-    const int32_t not_read = kws_semihost(KWS_SYS_READ, args); /* KWS_SYS_READ returns the bytes NOT read */
-    return not_read < 0 || not_read > bytes ? -1 : bytes - not_read;
-}
-
-void kws_app_close(int handle)
-{
-    const uint32_t args[1] = {(uint32_t)handle};
-    kws_semihost(KWS_SYS_CLOSE, args);
-}
 
 static uint32_t stack_pointer(void)
 {

@@ -3,6 +3,7 @@
  * `bkpt 0xab` with the operation in r0 and a pointer to its argument block in r1. */
 #include <stdint.h>
 
+#include "kws_app.h"
 #include "kws_board.h"
 #include "semihost.h"
 
@@ -49,6 +50,26 @@ long kws_board_read_file(const char *path, void *buf, long cap)
     }
     kws_semihost(KWS_SYS_CLOSE, handle);
     return size;
+}
+
+/* The keyword apps' streamed file reads (kws_app.h). */
+int kws_app_open(const char *path)
+{
+    const uint32_t args[3] = {(uint32_t)(uintptr_t)path, KWS_OPEN_MODE_RB, kws_semihost_strlen(path)};
+    return kws_semihost(KWS_SYS_OPEN, args);
+}
+
+long kws_app_read(int handle, void *buf, long bytes)
+{
+    const uint32_t args[3] = {(uint32_t)handle, (uint32_t)(uintptr_t)buf, (uint32_t)bytes};
+    const int32_t not_read = kws_semihost(KWS_SYS_READ, args); /* KWS_SYS_READ returns the bytes NOT read */
+    return not_read < 0 || not_read > bytes ? -1 : bytes - not_read;
+}
+
+void kws_app_close(int handle)
+{
+    const uint32_t args[1] = {(uint32_t)handle};
+    kws_semihost(KWS_SYS_CLOSE, args);
 }
 
 void kws_board_puts(const char *s)

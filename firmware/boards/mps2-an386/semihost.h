@@ -24,4 +24,8 @@ int32_t kws_semihost(int32_t op, const void *arg);
 /* strlen without the C library, for the open call's length argument. */
 uint32_t kws_semihost_strlen(const char *s);
 
+/* Timer 0's interrupt handler: weak in startup.c's vector table (a fault there), defined by images that use
+ * it (listen_glue.c). */
+void kws_irq_timer0(void);
+
 #endif
