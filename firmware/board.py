@@ -308,6 +308,13 @@ TARGETS = {"flash_bytes": FIRMWARE.flash_target_bytes, "ram_bytes": FIRMWARE.ram
 EXCEPTION_FRAME_BYTES = 26 * 4 + 4
 
 
+def symbol_sizes(elf: Path) -> dict[str, tuple[int, int]]:
+    """name -> (address, size) of the ELF's sized symbols (arm-none-eabi-nm -S)."""
+    r = subprocess.run(["arm-none-eabi-nm", "-S", str(elf)], capture_output=True, text=True, check=True)
+    return {p[3]: (int(p[0], 16), int(p[1], 16)) for p in (line.split() for line in r.stdout.splitlines())
+            if len(p) == 4}  # fmt: skip
+
+
 def _nano_size_report(model: IntModel, source: str) -> dict:
     """The Nano 33 BLE Sense image: sizes from the ELF, stack from the call graph (nothing runs it here): main's
     deepest path plus the PDM interrupt's, which can arrive there, and its exception frame."""
@@ -331,7 +338,8 @@ def _nano_size_report(model: IntModel, source: str) -> dict:
         "targets": TARGETS,
         "components": {k: {"flash": v.flash, "ram": v.ram} for k, v in
                        sorted(footprint.map_sizes(Path(f"{elf}.map")).items())},  # fmt: skip
-        "state_bytes": {},
+        "state_bytes": {k: symbol_sizes(elf)[v][1] for k, v in
+                        (("ring", "g_ring"), ("engine", "g_engine"), ("pdm", "g_pdm"))},  # fmt: skip
         "stack_paths": stack,
         "model_weight_bytes": model.weight_bytes(),
     }

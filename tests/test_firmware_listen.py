@@ -13,6 +13,7 @@ import json
 import math
 import re
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -93,3 +94,30 @@ def test_pdm_driver_delivers_every_sample_once_in_order_across_swaps_and_overrun
     assert len(runs) >= 3, out[-2000:]
     for blocks, received, overruns, swaps in (map(int, r) for r in runs):
         assert received + overruns == blocks == swaps and overruns > 0
+
+
+def test_nano33ble_image_for_the_shipped_yes_model_fits_its_targets(capsys):
+    """Built for the Arduino bootloader (vector table at 0x10000), .elf / .bin / .hex, within FirmwareConfig's
+    flash and RAM; the PDM interrupt wired to its vector; no allocator linked."""
+    _tools("nano33ble")
+    assert main(["firmware", "build", "--board", "nano33ble", "--task", "yes"]) == 0
+    elf, binary, hexfile = (Path(p) for p in capsys.readouterr().out.split())
+    assert (elf.suffix, binary.suffix, hexfile.suffix) == (".elf", ".bin", ".hex")
+    assert main(["firmware", "size", "--board", "nano33ble", "--task", "yes", "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["targets"] == {"flash_bytes": FIRMWARE.flash_target_bytes, "ram_bytes": FIRMWARE.ram_target_bytes}
+    assert 0 < rep["flash_bytes"] <= FIRMWARE.flash_target_bytes and 0 < rep["ram_bytes"] <= FIRMWARE.ram_target_bytes
+    assert sum(c["flash"] for c in rep["components"].values()) == rep["flash_bytes"]
+    assert {"listen", "board", "model", "engine"} <= set(rep["components"])
+    assert rep["stack_bytes"]["call_graph_main"] >= rep["stack_bytes"]["call_graph_kws_process"] > 0
+    assert rep["state_bytes"]["ring"] > FIRMWARE.listen_blocks * BLOCK * 2 and rep["state_bytes"]["pdm"] > 0
+    # The .bin starts at the application's origin: initial stack pointer = top of RAM, reset vector in flash
+    # (Thumb bit set); interrupt 29 (PDM) points at the PDM handler. The .hex says where it goes: 0x10000.
+    words = np.frombuffer(binary.read_bytes()[: 4 * (16 + 48)], "<u4")
+    symbols = board.symbol_sizes(elf)
+    origin = symbols["kws_vectors"][0]
+    assert origin == 0x10000 and words[0] == 0x20000000 + 256 * 1024
+    assert origin < words[1] < origin + rep["flash_bytes"] and words[1] & 1
+    assert words[16 + 29] == symbols["kws_irq_pdm"][0] | 1
+    assert hexfile.read_text().splitlines()[0] == ":020000021000EC"  # extended segment address 0x1000:0000
+    assert not set(symbols) & {"malloc", "free", "calloc", "realloc", "_malloc_r", "_free_r"}

@@ -14,6 +14,7 @@
 
 #include "kws_blocks.h"
 #include "kws_test_util.h"
+#include "nano33ble/nano33ble.h"
 #include "nano33ble/nrf52_pdm.h"
 
 #define BLOCK KWS_LISTEN_BLOCK_SAMPLES
@@ -148,7 +149,7 @@ static void check_configuration(const kws_nrf_pdm_t *r)
 static void run(uint32_t seed)
 {
     sim_t *s = &g_sim;
-    const kws_pdm_pins_t pins = {KWS_NRF_PIN(0, 26), KWS_NRF_PIN(0, 25)};
+    const kws_pdm_pins_t pins = {KWS_NANO_PDM_CLK, KWS_NANO_PDM_DIN}; /* checked against P0.26 / P0.25 below */
     uint32_t rng = seed, irq_due = 0, stall = 0, total;
     int irq_waiting = 0;
 
