@@ -211,6 +211,21 @@ def _words(text: str, head: str) -> list[int]:
     return [int(w) for w in lines[-1].split() if w.isdigit()]
 
 
+def wake_word_stream(real_dir: Path, word: str = "yes", count: int = 4) -> np.ndarray:
+    """`count` real clips of `word`, each after one clip of another word (the first `count` other words in
+    sorted order), cut to whole blocks: the stream of the always-listening test and the README's figures."""
+    from tinykws.data.wav import read_wav
+
+    wake = sorted((real_dir / word).glob("*.wav"))[:count]
+    others = [d for d in sorted(real_dir.iterdir()) if d.is_dir() and d.name != word and not d.name.startswith("_")]
+    pairs = [(sorted(d.glob("*.wav"))[0], w) for d, w in zip(others, wake, strict=False)]
+    if len(pairs) < count:
+        raise TinyKwsError(f"{real_dir}: fewer than {count} clips of '{word}' and of other words")
+    audio = np.concatenate([read_wav(p) for pair in pairs for p in pair])
+    block = FIRMWARE.listen_block_samples
+    return audio[: len(audio) // block * block]
+
+
 def run_listen(out: Path, audio: np.ndarray, num_classes: int, icount_shift: int = 0) -> ListenRun:
     """The always-listening image on mps2-an386: the WAV arrives by timer interrupt at the audio rate.
 

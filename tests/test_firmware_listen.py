@@ -9,6 +9,7 @@ Sense image is built for the shipped yes model within the flash and RAM targets 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import re
@@ -19,9 +20,10 @@ import numpy as np
 import pytest
 from conftest import assert_all_passed, firmware_make
 
+from tinykws import readme
 from tinykws.cli import main
-from tinykws.config import FIRMWARE
-from tinykws.data.wav import read_wav, write_wav
+from tinykws.config import FIRMWARE, REPO_ROOT
+from tinykws.data.wav import write_wav
 from tinykws.firmware import board
 from tinykws.train.evaluate import load_model
 
@@ -37,10 +39,7 @@ def _tools(board_name: str) -> None:
 @pytest.fixture(scope="module")
 def wake_stream(real_dir) -> np.ndarray:
     """Four real "yes" clips, each after another word (~8 s), cut to whole blocks."""
-    yes = sorted((real_dir / "yes").glob("*.wav"))[:4]
-    others = [sorted((real_dir / w).glob("*.wav"))[0] for w in ("no", "on", "up", "go")]
-    audio = np.concatenate([read_wav(p) for pair in zip(others, yes, strict=True) for p in pair])
-    return audio[: len(audio) // BLOCK * BLOCK]
+    return board.wake_word_stream(real_dir)
 
 
 @pytest.fixture(scope="module")
@@ -121,3 +120,17 @@ def test_nano33ble_image_for_the_shipped_yes_model_fits_its_targets(capsys):
     assert words[16 + 29] == symbols["kws_irq_pdm"][0] | 1
     assert hexfile.read_text().splitlines()[0] == ":020000021000EC"  # extended segment address 0x1000:0000
     assert not set(symbols) & {"malloc", "free", "calloc", "realloc", "_malloc_r", "_free_r"}
+
+
+def test_the_readme_listen_block_is_what_its_script_renders_from_the_recorded_report():
+    """Run `python bench/listen_figures.py --readme` after changing the image (it measures, records, writes)."""
+    spec = importlib.util.spec_from_file_location("listen_figures", REPO_ROOT / "bench" / "listen_figures.py")
+    figures = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(figures)
+    rep = json.loads(figures.results_path("yes").read_text())
+    assert readme.read_block(readme.README.read_text(), "listen") == figures.render(rep)
+    lst, nano = rep["listen"], rep["nano33ble"]
+    assert lst["overruns"] == 0 and rep["same_detections_as_python"] and lst["detections"] >= 2
+    assert lst["duty_cycle_at_64mhz"] == pytest.approx(lst["awake_instructions_per_second"] / FIRMWARE.board_cpu_hz,
+                                                       abs=1e-5)  # fmt: skip
+    assert nano["flash_bytes"] <= nano["targets"]["flash_bytes"] and nano["ram_bytes"] <= nano["targets"]["ram_bytes"]
