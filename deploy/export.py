@@ -1,8 +1,10 @@
-"""`tinykws export --task T [--model PATH] [--c-dir DIR] [--tflite OUT.tflite]`: the integer model for a device.
+"""`tinykws export --task T [--model PATH] [--c-dir DIR] [--tflite OUT.tflite] [--web DIR]`: the integer model
+for a device.
 
 --c-dir writes the firmware's kws_model.h / kws_model.c (deploy/c_export.py); --tflite a TensorFlow Lite
 flatbuffer (deploy/tflite_export.py, imported only when asked for, so the C export works without it).
 The model is checked against this front end first: an export for other features would be meaningless.
+`--web DIR` (the page and the engine as WebAssembly) is added by firmware/web.py, which builds the engine.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.c_dir is None and args.tflite is None:
-        raise TinyKwsError("nothing to export: give --c-dir DIR and/or --tflite OUT.tflite")
+        raise TinyKwsError("nothing to export: give --c-dir DIR, --tflite OUT.tflite and/or --web DIR")
     from tinykws.train.evaluate import load_model
 
     model, path = load_model(args.task, args.model)

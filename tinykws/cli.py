@@ -40,12 +40,13 @@ COMMANDS: dict[tuple[str | None, str], tuple[str, str]] = {
     ),
     (None, "predict"): ("tinykws.train.evaluate:predict_command", "int8 model outputs for a features .npz"),
     (None, "export"): (
-        "tinykws.deploy.export",
-        "write the int8 model as C sources (--c-dir) and/or .tflite (--tflite)",
+        "tinykws.firmware.web:export_command",  # deploy/export.py's options, and --web (the C engine as wasm)
+        "write the int8 model as C sources (--c-dir), .tflite (--tflite) and/or a web page (--web)",
     ),
     (None, "inspect"): ("tinykws.deploy.inspect", "summary of a model (.npz checkpoint or .tflite)"),
     (None, "detect"): ("tinykws.firmware.detect", "streaming detection over a long WAV (python or C engine)"),
     (None, "listen"): ("tinykws.firmware.listen", "listen to the microphone (or a WAV) and print detections live"),
+    (None, "web"): ("tinykws.firmware.web:serve_command", "serve the web demo (the C engine in WebAssembly) locally"),
     ("firmware", "build"): ("tinykws.firmware.board:build_command", "build the C engine for a board"),
     ("firmware", "size"): ("tinykws.firmware.board:size_command", "flash / RAM of a board image"),
     ("firmware", "run"): ("tinykws.firmware.board:run_command", "run the engine on a board (QEMU for mps2-an386)"),
