@@ -1,0 +1,224 @@
+"""The web demo in a real browser, Debian's Chromium headless (tests/chromium.py): the engine built for the wasm
+board returns the Python engine's per-hop logits, smoothed sums and detections bit for bit; the page prints
+`tinykws detect --jsonl`'s lines for a WAV beside it; Chromium's fake microphone playing a stream makes the page
+report the same wake words; a refused or missing microphone says so; and `tinykws web` / `export --web` behave."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+from chromium import Chromium, Page, executable
+
+from tinykws.cli import main
+from tinykws.config import BUILD_DIR, CONFIG
+
+RATE = CONFIG.audio.sample_rate
+MIC_TOLERANCE_S = 0.3  # resampling (44.1 kHz and back) and when capture starts against the first sample heard
+SCREENSHOT = BUILD_DIR / "web" / "screenshot-microphone.png"  # docs/web-demo.png is a copy of one
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _chromium() -> None:
+    if executable() is None:
+        pytest.fail("chromium is missing: run make install (APT_PACKAGES)")
+
+
+@pytest.fixture(scope="module")
+def stream(real_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[tuple[str, float, float]]]:
+    """Three validation "yes" clips between three other words, 0.4 s of silence apart; (word, start, end)."""
+    from tinykws.data import layout
+    from tinykws.data.wav import read_wav, write_wav
+
+    clips = sorted((c for c in layout.scan(real_dir) if c.split == "validation"), key=lambda c: str(c.path))
+    yes = [c for c in clips if c.word == "yes"][1:4]
+    others = [next(c for c in clips if c.word == w) for w in ("no", "left", "stop")]
+    gap = np.zeros(RATE * 2 // 5, np.int16)
+    parts, spans, t = [gap, gap], [], 2 * len(gap) / RATE
+    for pair in zip(yes, others, strict=True):
+        for clip in pair:
+            audio = read_wav(clip.path)
+            spans.append((clip.word, t, t + len(audio) / RATE))
+            parts += [audio, gap]
+            t += (len(audio) + len(gap)) / RATE
+    path = tmp_path_factory.mktemp("web") / "stream.wav"
+    write_wav(path, np.concatenate([*parts, gap]))
+    return path, spans
+
+
+@pytest.fixture(scope="module")
+def detect_lines(stream) -> list[str]:
+    """`tinykws detect --task yes --engine python --jsonl` on the stream: exactly its yes clips."""
+    out = subprocess.run([sys.executable, "-m", "tinykws.cli", "detect", "--task", "yes", "--engine", "python",
+                          "--jsonl", str(stream[0])], capture_output=True, text=True, check=True).stdout  # fmt: skip
+    lines = out.splitlines()
+    yes_spans = [(a, b) for word, a, b in stream[1] if word == "yes"]
+    got = [json.loads(line) for line in lines]
+    assert [d["keyword"] for d in got] == ["yes"] * len(yes_spans), lines
+    assert all(a < d["t"] < b + 1.0 for d, (a, b) in zip(got, yes_spans, strict=True)), lines
+    return lines
+
+
+@pytest.fixture(scope="module")
+def site(stream, tmp_path_factory):  # noqa: ANN201
+    """The shipped yes model's page with the stream beside it, served on a free port; yields its base URL."""
+    from tinykws.firmware.web import export_web, serve
+    from tinykws.train.evaluate import load_model
+
+    directory = tmp_path_factory.mktemp("site")
+    model, path = load_model("yes", None)
+    export_web(model, directory, path)
+    shutil.copy(stream[0], directory / "stream.wav")
+    server = serve(directory, 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):  # noqa: ANN201
+    with Chromium(tmp_path_factory.mktemp("chromium") / "profile") as b:
+        yield b
+
+
+def _ready(page: Page, states: str = "ready") -> None:
+    page.wait_for(f"['{states}', 'error'].includes(document.body.dataset.state)", timeout=30)
+    status = page.evaluate("document.getElementById('status').textContent")
+    assert page.evaluate("document.body.dataset.state") == states, status
+
+
+# Feed the WAV's samples straight into the engine in chunks of every size the streaming contract names.
+WASM_RUN = """(async () => {
+  const { loadEngine, jsonLine } = await import("./kws.js");
+  const bytes = await (await fetch("kws.wasm")).arrayBuffer();
+  const module = await WebAssembly.compile(bytes);
+  const engine = await loadEngine(module);
+  const wav = await (await fetch("stream.wav")).arrayBuffer();
+  const samples = new Int16Array(wav.slice(44));
+  const hops = [], lines = [], sizes = [1, 160, 161, 1000, 16000, 7];
+  for (let i = 0, k = 0; i < samples.length; k++) {
+    const n = sizes[k % sizes.length];
+    const r = engine.process(samples.subarray(i, i + n));
+    for (const h of r.hops) hops.push([h.hop, h.logits && Array.from(h.logits), h.sums && Array.from(h.sums)]);
+    for (const d of r.detections) lines.push(jsonLine(engine.record(d)));
+    i += n;
+  }
+  return { hops, lines, imports: WebAssembly.Module.imports(module).length,
+           exports: WebAssembly.Module.exports(module).map((e) => e.name) };
+})()"""
+
+
+def test_wasm_equals_the_python_engine(site, stream, detect_lines, browser):
+    from tinykws.data.wav import read_wav
+    from tinykws.firmware.detect import run_engine
+    from tinykws.train.engine import PythonEngine
+    from tinykws.train.evaluate import load_model
+
+    model, _ = load_model("yes", None)
+    engine = PythonEngine(model, record=True)
+    run_engine(engine, read_wav(stream[0]), 1000)
+    want = [[h.hop, None if h.logits is None else h.logits.tolist(), None if h.sums is None else h.sums.tolist()]
+            for h in engine.hops]  # fmt: skip
+    page = browser.open(site)
+    _ready(page)
+    got = page.evaluate(WASM_RUN)
+    assert got["imports"] == 0, "the module imports something: no C library, no allocator, nothing from JS"
+    assert not {"malloc", "free"} & set(got["exports"])
+    assert len(got["hops"]) == len(want) and sum(h[1] is not None for h in want) > 0
+    mismatch = next((i for i, (g, w) in enumerate(zip(got["hops"], want, strict=True)) if g != w), None)
+    assert mismatch is None, f"hop {mismatch}: wasm {got['hops'][mismatch]} != python {want[mismatch]}"
+    assert got["lines"] == detect_lines
+
+
+def test_page_runs_a_wav_beside_it(site, detect_lines, browser):
+    page = browser.open(site + "?wav=stream.wav")
+    _ready(page, "done")
+    assert page.evaluate("document.getElementById('detections').textContent").splitlines() == detect_lines
+    assert page.evaluate("document.getElementById('detection-list').children.length") == len(detect_lines)
+    assert "yes" in page.evaluate("document.getElementById('word').textContent")
+    card = page.evaluate("document.getElementById('card').textContent")
+    assert "kws.wasm" in card and "accuracy" in card
+    missing = browser.open(site + "?wav=nothing.wav")
+    _ready(missing, "error")
+    assert "nothing.wav" in missing.evaluate("document.getElementById('status').textContent")
+
+
+def test_page_hears_the_fake_microphone(site, stream, detect_lines, tmp_path):
+    path, spans = stream
+    duration = spans[-1][2] + 0.4
+    flags = ("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+             f"--use-file-for-fake-audio-capture={path}%noloop")  # fmt: skip
+    with Chromium(tmp_path / "profile", *flags) as b:
+        page = b.open(site + "?listen=1")
+        _ready(page, "listening")
+        page.wait_for(f"window.kws.engine.samples >= {round((duration + 0.3) * RATE)}", timeout=duration + 15)
+        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(SCREENSHOT)
+        got = [json.loads(line) for line in page.evaluate("document.getElementById('detections').textContent")
+               .splitlines()]  # fmt: skip
+        status = page.evaluate("document.getElementById('status').textContent")
+    want = [json.loads(line) for line in detect_lines]
+    assert [d["keyword"] for d in got] == [d["keyword"] for d in want], (got, want, status)
+    for g, w in zip(got, want, strict=True):
+        assert abs(g["t"] - w["t"]) <= MIC_TOLERANCE_S, (got, want)
+    assert "resampled" in status
+
+
+def test_page_says_when_there_is_no_microphone(site, browser):
+    page = browser.open(site + "?listen=1")  # this browser has no fake device, and the machine none
+    _ready(page, "error")
+    assert "No microphone found" in page.evaluate("document.getElementById('status').textContent")
+    assert page.evaluate("document.getElementById('listen').disabled") is False
+
+
+def test_page_says_when_the_microphone_is_refused(site, tmp_path):
+    with Chromium(tmp_path / "profile", "--use-fake-device-for-media-stream", "--deny-permission-prompts") as b:
+        page = b.open(site + "?listen=1")
+        _ready(page, "error")
+        assert "refused" in page.evaluate("document.getElementById('status').textContent")
+
+
+def test_web_command_serves_and_refuses_a_busy_port(tmp_path, capsys):
+    proc = subprocess.Popen([sys.executable, "-m", "tinykws.cli", "web", "--port", "0"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("serving ") and "http://127.0.0.1:" in line, line + proc.stderr.read()
+        url = line.split()[3]
+        with urllib.request.urlopen(url + "kws.wasm", timeout=10) as r:
+            assert r.headers["Content-Type"] == "application/wasm" and r.read(4) == b"\0asm"
+        with urllib.request.urlopen(url, timeout=10) as r:
+            assert b'id="detections"' in r.read()
+        port = url.rstrip("/").rsplit(":", 1)[1]
+        capsys.readouterr()
+        assert main(["web", "--port", port]) == 2
+        err = capsys.readouterr().err
+        assert err == f"tinykws: 127.0.0.1:{port} is in use: pass another --port (0 picks a free one)\n"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 0
+
+
+def test_export_web_writes_the_folder_and_refuses_a_file(tmp_path, capsys):
+    out = tmp_path / "site"
+    assert main(["export", "--task", "yes", "--web", str(out), "--c-dir", str(tmp_path / "c")]) == 0
+    printed = [Path(p) for p in capsys.readouterr().out.split()]
+    names = {p.name for p in printed}
+    assert {"index.html", "app.js", "worklet.js", "kws.js", "kws.wasm", "model.json", "kws_model.h"} <= names
+    card = json.loads((out / "model.json").read_text())
+    assert card["keywords"] == ["yes"] and card["wasm_bytes"] == (out / "kws.wasm").stat().st_size
+    html = (out / "index.html").read_text() + (out / "app.js").read_text()
+    assert "http://" not in html.replace("http://127.0.0.1", "") and "https://" not in html  # no CDN
+    (tmp_path / "file").write_text("x")
+    assert main(["export", "--task", "yes", "--web", str(tmp_path / "file")]) == 2
+    assert capsys.readouterr().err.strip().endswith("exists and is not a folder")
