@@ -20,6 +20,7 @@ PROVIDED_BY = {
     "gcc": "gcc",
     "arm-none-eabi-gcc": "gcc-arm-none-eabi",
     "arm-none-eabi-size": "gcc-arm-none-eabi",  # binutils-arm-none-eabi, a dependency
+    "arm-none-eabi-objcopy": "gcc-arm-none-eabi",  # the same; the nano33ble .bin / .hex
     "qemu-system-arm": "qemu-system-arm",
     "clang": "clang",
     "wasm-ld": "lld",
