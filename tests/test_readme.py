@@ -129,3 +129,14 @@ def test_the_benchmark_rows_per_second_are_their_per_hop_counts():
             assert abs(float(m.group(1)) - _number(m.group(2)) * hops / 1e6) <= 0.005, row
             checked += 1
     assert checked >= 7
+
+
+_web_spec = importlib.util.spec_from_file_location("web_speed", ROOT / "bench" / "web_speed.py")
+web_speed = importlib.util.module_from_spec(_web_spec)
+_web_spec.loader.exec_module(web_speed)
+
+
+def test_the_web_block_is_what_its_script_renders_from_the_recorded_report():
+    """Run `python bench/web_speed.py --readme` (it measures in headless Chromium, records and writes)."""
+    rep = json.loads(web_speed.results_path("yes").read_text())
+    assert readme.read_block(README, "web") == web_speed.render(rep)

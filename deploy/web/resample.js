@@ -24,16 +24,17 @@ export class Resampler {
     const ratio = inRate / outRate;
     this.cutoff = (PASSBAND * 0.5) / Math.max(1, ratio); // cycles per input sample
     this.half = Math.ceil(HALF_TAPS * Math.max(1, ratio)); // taps each side, in input samples
-    this.tables = new Map();
+    this.tables = [];
     // Input not yet used up, buf[0] being input sample `base`: `half` zeros of history to start with.
     this.base = -this.half;
-    this.buf = new Float64Array(this.half);
+    this.buf = new Float64Array(4 * this.half + 256);
+    this.len = this.half;
     this.ipos = 0; // next output's position: ipos + phase / phases
     this.phase = 0;
   }
 
   taps(phase) {
-    let t = this.tables.get(phase);
+    let t = this.tables[phase];
     if (t) return t;
     const n = 2 * this.half;
     t = new Float64Array(n);
@@ -44,32 +45,44 @@ export class Resampler {
       const w = 0.42 + 0.5 * Math.cos((Math.PI * d) / this.half) + 0.08 * Math.cos((2 * Math.PI * d) / this.half);
       t[j] = 2 * this.cutoff * sinc * w; // Blackman-windowed sinc, unit gain at DC
     }
-    this.tables.set(phase, t);
+    this.tables[phase] = t;
     return t;
   }
 
   /** Resample the next block (Float32Array / Float64Array, full scale +-1); returns the outputs it completes. */
   push(input) {
     if (this.same) return Float64Array.from(input);
-    const buf = new Float64Array(this.buf.length + input.length);
-    buf.set(this.buf);
-    buf.set(input, this.buf.length);
-    const out = [];
+    if (this.len + input.length > this.buf.length) {
+      const grown = new Float64Array(2 * (this.len + input.length));
+      grown.set(this.buf.subarray(0, this.len));
+      this.buf = grown;
+    }
+    this.buf.set(input, this.len);
+    this.len += input.length;
+    const { buf, len, half, base, step, phases } = this;
+    const out = new Float64Array(Math.ceil((input.length * phases) / step) + 2);
+    let n = 0;
+    let { ipos, phase } = this;
     // Output at ipos + phase / phases needs inputs ipos - half + 1 .. ipos + half.
-    while (this.ipos + this.half - this.base < buf.length) {
-      const t = this.taps(this.phase);
-      const first = this.ipos - this.half + 1 - this.base;
+    while (ipos + half - base < len) {
+      const t = this.taps(phase);
+      const first = ipos - half + 1 - base;
       let acc = 0;
       for (let j = 0; j < t.length; j++) acc += t[j] * buf[first + j];
-      out.push(acc);
-      this.phase += this.step;
-      this.ipos += Math.floor(this.phase / this.phases);
-      this.phase %= this.phases;
+      out[n++] = acc;
+      phase += step;
+      ipos += Math.floor(phase / phases);
+      phase %= phases;
     }
-    const keep = this.ipos - this.half + 1 - this.base; // first input the next output needs
-    this.buf = buf.slice(Math.max(0, keep));
-    this.base += Math.max(0, keep);
-    return Float64Array.from(out);
+    this.ipos = ipos;
+    this.phase = phase;
+    const used = this.ipos - this.half + 1 - this.base; // inputs before the first one the next output needs
+    if (used > 0) {
+      buf.copyWithin(0, used, this.len);
+      this.len -= used;
+      this.base += used;
+    }
+    return out.subarray(0, n);
   }
 }
 
