@@ -189,8 +189,10 @@ def test_page_says_when_the_microphone_is_refused(site, tmp_path):
 
 
 def test_web_command_serves_and_refuses_a_busy_port(tmp_path, capsys):
+    # SIGINT as a terminal's Ctrl-C, also when the suite runs in the background (where it starts ignored).
     proc = subprocess.Popen([sys.executable, "-m", "tinykws.cli", "web", "--port", "0"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
     try:
         line = proc.stdout.readline()
         assert line.startswith("serving ") and "http://127.0.0.1:" in line, line + proc.stderr.read()
