@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import urllib.request
+import wave
 from pathlib import Path
 
 import numpy as np
@@ -68,16 +69,24 @@ def detect_lines(stream) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def site(stream, tmp_path_factory):  # noqa: ANN201
-    """The shipped yes model's page with the stream beside it, served on a free port; yields its base URL."""
-    from tinykws.firmware.web import export_web, serve
+def site_dir(stream, tmp_path_factory) -> Path:
+    """The shipped yes model's page, with the stream beside it."""
+    from tinykws.firmware.web import export_web
     from tinykws.train.evaluate import load_model
 
     directory = tmp_path_factory.mktemp("site")
     model, path = load_model("yes", None)
     export_web(model, directory, path)
     shutil.copy(stream[0], directory / "stream.wav")
-    server = serve(directory, 0)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def site(site_dir):  # noqa: ANN201
+    """The page served on a free port; yields its base URL."""
+    from tinykws.firmware.web import serve
+
+    server = serve(site_dir, 0)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}/"
@@ -151,6 +160,46 @@ def test_page_runs_a_wav_beside_it(site, detect_lines, browser):
     missing = browser.open(site + "?wav=nothing.wav")
     _ready(missing, "error")
     assert "nothing.wav" in missing.evaluate("document.getElementById('status').textContent")
+
+
+def test_page_converts_other_wavs(site, site_dir, stream, detect_lines, browser):
+    """A 44.1 kHz stereo copy of the stream gives the same detections within two hops (the page's resampler is
+    not scipy's, so not bit for bit)."""
+    from scipy.signal import resample_poly
+
+    from tinykws.data.wav import read_wav, to_int16
+
+    other = to_int16(resample_poly(read_wav(stream[0]).astype(np.float64), 441, 160))
+    with wave.open(str(site_dir / "stereo44.wav"), "wb") as w:
+        w.setnchannels(2)
+        w.setsampwidth(2)
+        w.setframerate(44100)
+        w.writeframes(np.stack([other, other], axis=1).astype("<i2").tobytes())
+    page = browser.open(site + "?wav=stereo44.wav")
+    _ready(page, "done")
+    assert "converted: 2 channel(s) at 44100 Hz" in page.evaluate("document.getElementById('status').textContent")
+    got = [json.loads(line) for line in page.evaluate("document.getElementById('detections').textContent")
+           .splitlines()]  # fmt: skip
+    want = [json.loads(line) for line in detect_lines]
+    assert [d["keyword"] for d in got] == [d["keyword"] for d in want], (got, want)
+    hop = CONFIG.features.hop_samples / RATE
+    assert all(abs(g["t"] - w["t"]) <= 2 * hop + 1e-9 for g, w in zip(got, want, strict=True)), (got, want)
+
+
+def test_page_rounds_to_int16_as_the_board(site, browser):
+    """Float samples become int16 as data/wav.py's to_int16 makes them: x * 32768, half to even, clipped; equal
+    rates pass through the resampler untouched."""
+    from tinykws.data.wav import to_int16
+
+    values = [0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 1000.49, -1000.51, 32767.5, 40000.0, -32768.5, -40000.0]
+    page = browser.open(site)
+    _ready(page)
+    got = page.evaluate(f"""import("./resample.js").then(({{ Resampler, toInt16 }}) => {{
+        const x = Float32Array.from({values}, (v) => v / 32768);
+        return [Array.from(toInt16(x)), Array.from(toInt16(new Resampler({RATE}, {RATE}).push(x)))];
+    }})""")
+    want = to_int16(np.array(values, dtype=np.float32).astype(np.float64)).tolist()
+    assert got == [want, want]
 
 
 def test_page_hears_the_fake_microphone(site, stream, detect_lines, tmp_path):
