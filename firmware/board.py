@@ -194,6 +194,7 @@ class ListenRun:
     dropped_samples: int  # of them, in dropped blocks
     awake_instructions: int  # outside WFI, interrupts included (QEMU -icount)
     block_period_instructions: tuple[int, int]  # min, max spacing of the block interrupts
+    overrun_reports: list[int]  # the running totals of the app's `overrun N` lines, as they were printed
 
     def summary(self) -> dict:
         seconds = self.source_samples / CONFIG.audio.sample_rate
@@ -245,8 +246,9 @@ def run_listen(out: Path, audio: np.ndarray, num_classes: int, icount_shift: int
     awake, _sleep, cal_instructions, cal_ticks = _words(text, "awake")
     period = _words(text, "block")
     to_instructions = [v * cal_instructions // cal_ticks for v in (awake, *period)]
+    reports = [int(line.split()[1]) for line in text.splitlines() if line.startswith("overrun ")]
     return ListenRun(app, blocks, samples, overruns, source, dropped, to_instructions[0],
-                     (to_instructions[1], to_instructions[2]))  # fmt: skip
+                     (to_instructions[1], to_instructions[2]), reports)  # fmt: skip
 
 
 # --- size and instruction counts ---------------------------------------------------------------------------------

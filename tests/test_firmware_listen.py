@@ -81,6 +81,20 @@ def test_a_core_too_slow_for_the_model_counts_its_overruns(yes_listen, wake_stre
     assert slow.source_samples == len(wake_stream) == slow.samples + slow.dropped_samples
     assert slow.dropped_samples == slow.overruns * BLOCK and slow.blocks + slow.overruns == fast.blocks
     assert slow.app.num_hops < fast.app.num_hops
+    # Reported as they happen, not only in the totals: running counts, rising, none beyond the final one.
+    assert slow.overrun_reports and slow.overrun_reports == sorted(set(slow.overrun_reports))
+    assert 0 < slow.overrun_reports[-1] <= slow.overruns and not fast.overrun_reports
+
+
+def test_bad_board_requests_are_one_line(wake_stream, tmp_path, capsys):
+    wav = tmp_path / "in.wav"
+    write_wav(wav, wake_stream[:BLOCK])
+    for argv in (["firmware", "run", "--board", "nano33ble", "--task", "yes", str(wav)],
+                 ["firmware", "run", "--board", "host", "--task", "yes", "--interrupts", str(wav)],
+                 ["firmware", "run", "--task", "yes", "--interrupts", "--scores", str(wav)]):  # fmt: skip
+        assert main(argv) != 0
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("tinykws: "), (argv, err)
 
 
 def test_pdm_driver_delivers_every_sample_once_in_order_across_swaps_and_overruns():

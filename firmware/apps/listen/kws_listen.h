@@ -21,7 +21,9 @@
  * with a microphone). Returns the exit status. */
 int kws_listen_main(void);
 
-/* --- board glue ------------------------------------------------------------------------------------------ */
+/* --- board glue ------------------------------------------------------------------------------------------
+ * Besides these, the text line out is kws_board_puts (kws_board.h: the UART on a board, semihosting on QEMU)
+ * and the block-ready interrupt is the board's own handler, which fills the ring (kws_blocks.h). */
 
 /* Start the audio source; from now on its interrupt fills `ring`. */
 void kws_listen_board_start(kws_blocks_t *ring);

@@ -43,7 +43,7 @@ typedef struct {
 #define TICKS_PER_BLOCK ((uint32_t)((uint64_t)SYSCLK_HZ * KWS_LISTEN_BLOCK_SAMPLES / KWS_SAMPLE_RATE))
 #define BLOCK_BYTES ((long)(KWS_LISTEN_BLOCK_SAMPLES * 2))
 #define CALIBRATION_LOOPS (1u << 20) /* subs + bne: two instructions each */
-#define CMDLINE_CAP 512
+#define CMDLINE_CAP 128 /* "kws_listen in.wav" */
 
 static kws_blocks_t *g_ring;
 static int g_fd = -1;
