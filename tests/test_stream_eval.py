@@ -219,3 +219,31 @@ def test_operating_point_stays_within_target_and_above_the_floor():
     assert se.operating_point(pts, 0.5, floor=30).threshold == 40
     low = [se.Point(10, 0.5, {}, 0, 0.0), se.Point(-30, 0.1, {}, 0, 0.0)]
     assert CONFIG.stream.min_threshold == 0 and se.operating_point(low, 1.0).threshold == 10  # -30 < floor
+
+
+def test_a_folder_of_real_recordings_streams_among_other_words_and_running_speech(real_dir, tmp_path, capsys):
+    from tinykws.data import layout
+
+    wake = real_dir.parent / "wake_words" / "jarvis"
+    folder = tmp_path / "jarvis"
+    folder.mkdir()
+    for wav in sorted(wake.glob("*.wav"))[:6]:
+        (folder / wav.name).symlink_to(wav)
+    running = real_dir.parent / "librispeech"
+    built = se.build_folder_streams(folder, [real_dir], "validation", "jarvis", 0.05, running, SC)
+    assert [s.name for s in built] == ["positive clean", "positive 10 dB", "negative"]
+    for s in built[:-1]:
+        # Every recording once, as the wake word; the clips list holds the folder's recordings first.
+        assert sorted(e.clip for e in s.positives) == list(range(6)) and all(e.word == "jarvis" for e in s.positives)
+    neg = built[-1]
+    assert not neg.positives
+    # Running speech of the validation speakers is among the negatives: whole utterances, seconds long.
+    assert layout.RUNNING_WORD in {e.word for e in neg.events}
+    assert max(e.length for e in neg.events) > 2 * CONFIG.audio.clip_samples
+    # The command: one line for a folder with nothing in it.
+    model_path = tmp_path / "model.npz"
+    dataclasses.replace(IntModel.load(shipped_model_path("yes")), labels=("not_jarvis", "jarvis")).save(model_path)
+    (tmp_path / "empty").mkdir()
+    args = ["stream-eval", "--task", "jarvis", "--model", str(model_path), "--positives", str(tmp_path / "empty")]
+    assert main(args) == 2
+    assert capsys.readouterr().err.strip() == f"tinykws: {tmp_path / 'empty'}: no .wav recordings of jarvis in it"

@@ -199,12 +199,12 @@ class NoWakeWordClips(TinyKwsError):
 
 
 def synthetic_roots(task: str) -> list[Path]:
-    """The synthetic corpus, plus the folder `train --keyword` synthesises new words into if it says `task`."""
-    from tinykws.train.trainer import KEYWORD_SYNTH_DIR
+    """The synthetic corpus, plus the folders `train --keyword` synthesises new words into (local and Kokoro
+    voices) if they say `task`."""
+    from tinykws.train.trainer import KEYWORD_KOKORO_DIR, KEYWORD_SYNTH_DIR
 
     roots = [r for r in layout.default_roots() if layout.is_synthetic(r)]
-    if (KEYWORD_SYNTH_DIR / task).is_dir():
-        roots.append(KEYWORD_SYNTH_DIR)
+    roots += [d for d in (KEYWORD_SYNTH_DIR, KEYWORD_KOKORO_DIR) if (d / task).is_dir()]
     return roots
 
 
@@ -226,6 +226,39 @@ def build_streams(
     roots: list[Path], split: str, task: str, hours: float, sc: StreamConfig = CONFIG.stream
 ) -> list[streams.Stream]:
     audio, words, positive = load_clips(roots, split, task)
+    noises = [read_wav(p) for p in layout.noise_files(roots) or layout.noise_files([SHARED_DATA_DIR])]
+    if not noises:
+        raise TinyKwsError(f"no _background_noise_/ recordings beside {', '.join(map(str, roots))}")
+    out = streams.positive_streams(audio, words, positive, noises, sc)
+    if hours > 0:
+        out.append(streams.negative_stream(audio, words, positive, noises, hours, sc))
+    return out
+
+
+def build_folder_streams(
+    folder: Path,
+    roots: list[Path],
+    split: str,
+    task: str,
+    hours: float,
+    running_root: Path,
+    sc: StreamConfig = CONFIG.stream,
+) -> list[streams.Stream]:
+    """Streams of a folder of real recordings of the wake word (e.g. ../shared/data/wake_words/jarvis) among the
+    other words of `roots` and whole utterances of running speech (LibriSpeech), both of `split`'s speakers: the
+    negatives a listening device meets, most false accepts are in running speech."""
+    files = sorted(Path(folder).rglob("*.wav"))
+    if not files:
+        raise TinyKwsError(f"{folder}: no .wav recordings of {task} in it")
+    kw = {label for label, m in zip(layout.task_labels(task), keyword_mask(layout.task_labels(task)), strict=True) if m}
+    others = [c for r in roots for c in layout.scan(r) if split in ("all", c.split) and c.word not in kw]
+    whole = 1 << 40  # one "window" per file: the whole utterance
+    running = [c for c in layout.scan_running_speech(running_root, whole, whole) if split in ("all", c.split)]
+    if not others and not running:
+        raise TinyKwsError(f"no negatives of split {split} in {', '.join(map(str, roots))} or {running_root}")
+    audio = [read_wav(p) for p in files] + [read_wav(c.path) for c in others + running]
+    words = [task] * len(files) + [c.word for c in others + running]
+    positive = [True] * len(files) + [False] * (len(others) + len(running))
     noises = [read_wav(p) for p in layout.noise_files(roots) or layout.noise_files([SHARED_DATA_DIR])]
     if not noises:
         raise TinyKwsError(f"no _background_noise_/ recordings beside {', '.join(map(str, roots))}")
@@ -394,6 +427,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=sc.target_fa_per_hour,
         help=f"false accepts per hour to tune for (default {sc.target_fa_per_hour:g})",
     )
+    parser.add_argument(
+        "--positives",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="real recordings of the wake word (*.wav, e.g. ../shared/data/wake_words/jarvis): streamed among the "
+        "other words of --data and running speech (--running-speech) of --split's speakers",
+    )
+    parser.add_argument(
+        "--running-speech",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="running speech for --positives' negatives (default ../shared/data/librispeech)",
+    )
     parser.add_argument("--no-tune", action="store_true", help="only measure the model's own detector settings")
     parser.add_argument("--apply", action="store_true", help="write the tuned detector into the model file")
     parser.add_argument(
@@ -418,7 +466,11 @@ def run(args: argparse.Namespace, engines: Mapping[str, EngineFactory]) -> int:
     model, path = load_model(args.task, args.model)
     roots = args.data or [SHARED_DATA_DIR / "speech_commands_test_set_v0.02"]
     try:
-        built = build_streams(roots, args.split, args.task, args.hours)
+        if args.positives is not None:
+            running = args.running_speech or layout.default_running_speech_root()
+            built = build_folder_streams(args.positives, roots, args.split, args.task, args.hours, running)
+        else:
+            built = build_streams(roots, args.split, args.task, args.hours)
     except NoWakeWordClips as e:
         if args.data or not (synthetic := synthetic_roots(args.task)):
             raise
@@ -440,6 +492,8 @@ def run(args: argparse.Namespace, engines: Mapping[str, EngineFactory]) -> int:
         for s, _ in recorded
     ]
     result.update(task=args.task, model=str(path), data=[str(r) for r in roots], split=args.split, engine=args.engine)
+    if args.positives is not None:
+        result["positives_folder"] = str(args.positives)
     # The headline: the model as it stands (its own detector settings), before any --apply.
     headline = result["model_detector"]
     result.update({k: headline[k] for k in ("frr", "fa_per_hour", "false_accepts", "frr_by_stream", "detector")})
