@@ -204,6 +204,9 @@ class ModelConfig:
     first_kernel: int = 3
     block_kernel: int = 3
     dilations: tuple[int, ...] = (1, 2, 4, 8)
+    # An optional 1x1 conv (channels -> head_channels, ReLU) after the blocks: the trainable part of a model whose
+    # blocks are a frozen speech body (BodyConfig.head_channels); 0 = none.
+    head_channels: int = 0
     # The front end's int8 output q is the model input x = q * input_scale (zero point 0): a power of two
     # keeps |x| <= 2, where the float network trains well; BN and the first conv absorb the rest.
     input_scale: float = 1.0 / 64.0
@@ -339,6 +342,27 @@ class TeacherConfig:
 
 
 @dataclass(frozen=True)
+class BodyConfig:
+    """The speech body: the student's conv stack trained, with no word label, to reproduce the teacher's 96-d
+    embedding at each of its output frames (through a 1x1 projection used only in training), then frozen and
+    shared by word heads. Its output frame sees 33 input frames (0.67 s); the teacher's window is 0.775 s, and
+    targets are the teacher's embeddings interpolated to the centre of each student frame."""
+
+    epochs: int = 16
+    examples_per_epoch: int = 32000
+    batch_size: int = 128
+    learning_rate: float = 3e-3
+    weight_decay: float = 1e-4
+    # Rows of the transfer set drawn per epoch by source: real speech (Speech Commands, running speech) is what
+    # the body must describe well, synthetic speech and noise keep it from overfitting 2,500 real clips.
+    source_weights: tuple[tuple[str, float], ...] = (("real", 3.0), ("running", 3.0), ("synth", 1.0), ("noise", 1.0))
+    seed: int = 5
+    # A head on the frozen body: this many channels of 1x1 conv + ReLU per frame, then the average and the
+    # classifier (ModelConfig.head_channels).
+    head_channels: int = 32
+
+
+@dataclass(frozen=True)
 class TinyKwsConfig:
     audio: AudioConfig = field(default_factory=AudioConfig)
     features: FeatureConfig = field(default_factory=FeatureConfig)
@@ -350,6 +374,7 @@ class TinyKwsConfig:
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     stream: StreamConfig = field(default_factory=StreamConfig)
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    body: BodyConfig = field(default_factory=BodyConfig)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

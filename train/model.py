@@ -24,6 +24,8 @@ def layer_specs(mc: ModelConfig, in_channels: int) -> list[dict]:
     for d in mc.dilations:
         specs.append(dict(kind="depthwise", cin=c, cout=c, kernel=mc.block_kernel, dilation=d))
         specs.append(dict(kind="conv", cin=c, cout=c, kernel=1, dilation=1))
+    if mc.head_channels:
+        specs.append(dict(kind="conv", cin=c, cout=mc.head_channels, kernel=1, dilation=1))
     return specs
 
 
@@ -42,7 +44,7 @@ class KwsNet(nn.Module):
         self.specs = layer_specs(mc, self.in_channels)
         self.convs = nn.ModuleList(_conv(s, bias=False) for s in self.specs)
         self.bns = nn.ModuleList(nn.BatchNorm1d(s["cout"], eps=BN_EPS) for s in self.specs)
-        self.classifier = nn.Conv1d(mc.channels, num_classes, 1)
+        self.classifier = nn.Conv1d(self.specs[-1]["cout"], num_classes, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, Cin, T) -> (B, classes)
         for conv, bn in zip(self.convs, self.bns, strict=True):
@@ -167,7 +169,7 @@ class QatNet(nn.Module):
             folded.weight.data = conv.weight.detach() * gamma[:, None, None]
             folded.bias.data = bn.bias.detach() - bn.running_mean * gamma
             self.convs.append(folded)
-        self.classifier = nn.Conv1d(self.mc.channels, float_net.classifier.out_channels, 1)
+        self.classifier = nn.Conv1d(self.specs[-1]["cout"], float_net.classifier.out_channels, 1)
         self.classifier.load_state_dict(float_net.classifier.state_dict())
         self.act_obs = nn.ModuleList(ActObserver() for _ in self.specs)
         self.logit_obs = ActObserver()

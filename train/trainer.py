@@ -8,6 +8,7 @@ function of (seed, epoch) and the network has no dropout.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import hashlib
 import io
@@ -87,6 +88,17 @@ def save_torch(obj: object, path: Path) -> None:
         tmp.write_bytes(blob.getbuffer())
 
 
+def freeze(*modules: object) -> None:
+    """No gradient for these layers (a frozen speech body)."""
+    for group in modules:
+        for m in group:
+            m.requires_grad_(False)
+
+
+def trainable(net: object) -> list:
+    return [p for p in net.parameters() if p.requires_grad]
+
+
 def train_step(model, opt, sched, loss_fn, x, y, *targets) -> tuple[float, int]:  # noqa: ANN001
     """One optimiser step on a batch: (loss, correct predictions). `targets` (teacher logits, hard-label weights)
     go to the loss after the labels. bench/speed.py times this same step."""
@@ -115,6 +127,7 @@ class Run:
         teacher: bool = False,
         transfer: tuple[str, ...] = (),
         running_root: Path | None = None,
+        body: Path | None = None,
     ) -> None:
         self.task, self.out, self.roots, self.cfg = task, out, roots, cfg
         self.bank_dir, self.progress = bank_dir, progress
@@ -126,6 +139,16 @@ class Run:
         # Distillation: the teacher's soft labels on every bank row, and the transfer set's extra audio
         # ("real": more augmented copies of the real clips, "running": windows of running speech).
         self.teacher, self.transfer = teacher, check_transfer(tuple(transfer))
+        # A speech body (train/body.py): its layers are loaded and frozen, only the head above them learns.
+        self.body_path = body
+        self.body = None
+        if body is not None:
+            from tinykws.train.body import load_body
+
+            self.body = load_body(body, cfg)
+            self.cfg = cfg = dataclasses.replace(
+                cfg, model=dataclasses.replace(cfg.model, head_channels=cfg.body.head_channels)
+            )
         self.running_root = running_root or layout.default_running_speech_root()
         self.soft: np.ndarray | None = None
         self.names = layout.task_labels(task)
@@ -276,13 +299,18 @@ class Run:
             steps = n_epochs * (tc.examples_per_epoch // tc.batch_size)
             return opt, torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(steps, 1), pct_start=0.15)
 
-        opt, sched = make_optimizer(net.parameters(), tc.learning_rate, float_epochs)
+        if self.body is not None and state is None:
+            net.load_state_dict(self.body["body"], strict=False)
+        frozen = self.body["layers"] if self.body is not None else 0
+        freeze(net.convs[:frozen], net.bns[:frozen])
+        opt, sched = make_optimizer(trainable(net), tc.learning_rate, float_epochs)
         if state is not None and state["epoch"] < float_epochs:
             opt.load_state_dict(state["opt"])
             sched.load_state_dict(state["sched"])
         if start >= float_epochs:
             qat = QatNet(net)
-            opt, sched = make_optimizer(qat.parameters(), tc.qat_learning_rate, qat_epochs)
+            freeze(qat.convs[:frozen])
+            opt, sched = make_optimizer(trainable(qat), tc.qat_learning_rate, qat_epochs)
             if state is not None and "qat_state" in state:
                 qat.load_state_dict(state["qat_state"])
                 opt.load_state_dict(state["opt"])
@@ -314,12 +342,15 @@ class Run:
             for epoch in range(start, total):
                 if epoch == float_epochs and qat is None:
                     qat = QatNet(net)
-                    opt, sched = make_optimizer(qat.parameters(), tc.qat_learning_rate, qat_epochs)
+                    freeze(qat.convs[:frozen])
+                    opt, sched = make_optimizer(trainable(qat), tc.qat_learning_rate, qat_epochs)
                 model = net if qat is None else qat
                 if qat is not None and epoch - float_epochs >= tc.observer_epochs:
                     qat.freeze_observers()
                 idx = dataset.epoch_indices(self.bank, self.bank_labels, self.task, epoch, self.cfg)
                 model.train()
+                for bn in net.bns[:frozen]:
+                    bn.eval()  # a frozen body keeps the batch statistics it was trained with
                 epoch_start = time.time()
                 losses, correct, seen = [], 0, 0
                 for b in range(steps_per_epoch):
@@ -456,6 +487,8 @@ class Run:
         if self.teacher:
             report["teacher"] = self.teacher_report
         report["recipe"] = {"teacher": self.teacher, "transfer": list(self.transfer)}
+        if self.body is not None:
+            report["recipe"]["body"] = {"file": self.body_path.name, **self.body.get("summary", {})}
         for source, (vf, vl) in self.val.items():
             int_logits = im.run_batch(vf)
             qat_logits = _predict(qat, vf)
@@ -535,6 +568,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="DIR",
         help="LibriSpeech-style running speech (<speaker>-<chapter>-<n>.wav; default ../shared/data/librispeech)",
+    )
+    parser.add_argument(
+        "--body",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="a speech body distilled from the teacher's embedding (body.pt of `python -m tinykws.train.body`): its "
+        "layers are frozen and only the layers above them are trained",
     )
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--export-only", action="store_true", help="export the integer model of a finished run again")
@@ -616,6 +657,7 @@ def run(args: argparse.Namespace) -> int:
         teacher=not args.no_teacher,
         transfer=args.transfer,
         running_root=args.running_speech,
+        body=args.body,
     )
     if args.resume or args.export_only:
         r.load_checkpoint()  # a bad checkpoint is refused before minutes of data preparation, not after
