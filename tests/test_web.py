@@ -210,9 +210,13 @@ def test_page_hears_the_fake_microphone(site, stream, detect_lines, tmp_path):
     with Chromium(tmp_path / "profile", *flags) as b:
         page = b.open(site + "?listen=1")
         _ready(page, "listening")
-        page.wait_for(f"window.kws.engine.samples >= {round((duration + 0.3) * RATE)}", timeout=duration + 15)
+        end = f"window.kws.engine.samples >= {round((duration + 0.3) * RATE)}"
+        # The screenshot as the last yes is found (the meter still shows speech), then the rest of the stream.
+        page.wait_for(f"document.getElementById('detection-list').children.length >= {len(detect_lines)} || {end}",
+                      timeout=duration + 15)  # fmt: skip
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(SCREENSHOT)
+        page.wait_for(end, timeout=duration + 15)
         got = [json.loads(line) for line in page.evaluate("document.getElementById('detections').textContent")
                .splitlines()]  # fmt: skip
         status = page.evaluate("document.getElementById('status').textContent")
