@@ -24,7 +24,7 @@ from typing import Any
 EXECUTABLE = "chromium"
 # Root in a container has no user namespace for the sandbox; the pages here are our own.
 BASE_FLAGS = ("--headless", "--no-sandbox", "--no-first-run", "--no-default-browser-check", "--disable-gpu",
-              "--disable-extensions", "--disable-background-networking", "--mute-audio",
+              "--disable-extensions", "--disable-background-networking", "--disable-dev-shm-usage", "--mute-audio",
               "--autoplay-policy=no-user-gesture-required", "--window-size=1000,820")  # fmt: skip
 
 
