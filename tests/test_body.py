@@ -118,3 +118,11 @@ def test_a_head_on_a_frozen_body_leaves_the_body_as_it_was(tiny_data, tmp_path):
         assert torch.equal(qat.convs[i].bias, folded.convs[i].bias)
     report = run.finish(result)
     assert report["recipe"]["body"]["file"] == "body.pt"
+
+
+def test_train_refuses_a_missing_body_in_one_line(tmp_path, capsys):
+    from tinykws.cli import main
+
+    assert main(["train", "--task", "yes", "--body", str(tmp_path / "nope.pt"), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"tinykws: --body {tmp_path / 'nope.pt'}: no such file (python -m tinykws.train.body makes one)"]

@@ -106,6 +106,25 @@ def predict(net: BodyNet, feats: np.ndarray, cfg: TinyKwsConfig = CONFIG, batch:
     return np.concatenate(out)
 
 
+def int8_r_squared(model: object, state: dict, feats: np.ndarray, emb: np.ndarray, block: int = 256) -> float:
+    """R^2 of the embedding through the integer model's body layers (a model trained on this frozen body):
+    int8 body outputs, dequantised, through the float projection. Says whether int8 keeps what the body learnt."""
+    n = state["layers"]
+    out = []
+    for i in range(0, len(feats), block):
+        x = feats[i : i + block]
+        for layer in model.layers[:n]:
+            x = layer.run(x)
+        last = model.layers[n - 1]
+        out.append((x.astype(np.float32) - last.output_zero_point) * last.output_scale)  # (B, P, C)
+    z = torch.from_numpy(np.concatenate(out)).permute(0, 2, 1)
+    proj = nn.Conv1d(z.shape[1], emb.shape[2], 1)
+    proj.load_state_dict(state["proj"])
+    with torch.no_grad():
+        pred = proj(z).numpy()
+    return r_squared(pred, targets(emb, alignment(emb.shape[1]), state["mean"], state["std"]).numpy())
+
+
 def epoch_rows(sources: np.ndarray, epoch: int, cfg: TinyKwsConfig = CONFIG) -> np.ndarray:
     bc = cfg.body
     weights = dict(bc.source_weights)
