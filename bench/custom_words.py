@@ -39,8 +39,8 @@ def measure(word: str, recipe: str, hours: float, out_root: Path) -> dict:
     out = out_root / f"{word}-{recipe}"
     model = out / "model.npz"
     train = ["train", "--keyword", word.replace("_", " "), "--out", str(out), "--no-progress"]
-    if recipe == "body":
-        train += ["--body", str(BODY)]
+    if recipe in ("body", "bodyinit"):
+        train += ["--body", str(BODY), "--body-mode", "frozen" if recipe == "body" else "init"]
     elif recipe == "hard":
         train += ["--no-teacher"]
     row: dict = {"word": word, "recipe": recipe}
@@ -67,7 +67,7 @@ def measure(word: str, recipe: str, hours: float, out_root: Path) -> dict:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--words", nargs="+", default=list(WORDS))
-    p.add_argument("--recipes", nargs="+", default=["student", "body"], choices=("hard", "student", "body"))
+    p.add_argument("--recipes", nargs="+", default=["student", "body"], choices=("hard", "student", "body", "bodyinit"))
     p.add_argument("--hours", type=float, default=1.0)
     p.add_argument("--out", type=Path, default=BUILD_DIR / "words")
     args = p.parse_args()

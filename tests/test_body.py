@@ -126,3 +126,13 @@ def test_train_refuses_a_missing_body_in_one_line(tmp_path, capsys):
     assert main(["train", "--task", "yes", "--body", str(tmp_path / "nope.pt"), "--out", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"tinykws: --body {tmp_path / 'nope.pt'}: no such file (python -m tinykws.train.body makes one)"]
+
+
+def test_custom_words_start_from_the_shipped_body_which_fits_the_model():
+    # A custom word starts from the shipped body unless told otherwise; a 12-class or real-clip task does not.
+    assert trainer.body_file(None, keyword=True) == trainer.SHIPPED_BODY
+    assert trainer.body_file(None, keyword=False) is None and trainer.body_file("none", keyword=True) is None
+    state = body.load_body(trainer.SHIPPED_BODY)  # refuses a body of other layers or another front end
+    net = body.BodyNet()
+    net.load_state_dict({**state["body"], **{f"proj.{k}": v for k, v in state["proj"].items()}})
+    assert state["summary"]["val_real_r2"] > 0.4 and state["summary"]["parameters"] < 20 * 1024

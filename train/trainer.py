@@ -34,9 +34,10 @@ TRANSFER_PARTS = ("real", "running")  # the transfer set beyond the main bank (T
 FEATURES_NPZ = BUILD_DIR / "features" / "corpus.npz"
 KEYWORD_SYNTH_DIR = BUILD_DIR / "data" / "synth-words"  # custom wake words not in the main synthetic corpus
 KEYWORD_KOKORO_DIR = BUILD_DIR / "data" / "synth-words-kokoro"  # their takes by Kokoro's natural voices
-# With --body: a task with real clips starts every layer at the body (kws12: +0.9 points, README); a word from
-# synthetic voices keeps the body's layers as they are (the issue's chain: voices cannot pull them from people).
-DEFAULT_BODY_MODE = {"task": "init", "keyword": "frozen"}
+# The speech body shipped for custom words (models/body/body.json says how it was made). Starting every layer
+# from it (init) beat keeping it frozen under a head, for a word from text ("jarvis": README) and for kws12.
+SHIPPED_BODY = REPO_ROOT / "models" / "body" / "body.pt"
+DEFAULT_BODY_MODE = {"task": "init", "keyword": "init"}
 
 
 def git_revision() -> str:
@@ -584,15 +585,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="FILE|none",
         help="start from a speech body distilled from the teacher's embedding (body.pt of python -m "
-        "tinykws.train.body); default none: random weights",
+        "tinykws.train.body); default: the shipped models/body/body.pt for --keyword, none (random weights) for "
+        "--task",
     )
     parser.add_argument(
         "--body-mode",
         choices=("init", "frozen"),
         default=None,
         help="init: every layer starts from the body and all are trained; frozen: the body's layers stay as they "
-        f"are under a trainable 1x1 head; default: {DEFAULT_BODY_MODE['task']} for --task, "
-        f"{DEFAULT_BODY_MODE['keyword']} for --keyword",
+        f"are under a trainable 1x1 head; default: {DEFAULT_BODY_MODE['keyword']}",
     )
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--export-only", action="store_true", help="export the integer model of a finished run again")
@@ -604,9 +605,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def body_file(arg: str | None) -> Path | None:
-    """--body: a file that must exist, or none."""
-    if arg is None or arg == "none":
+def body_file(arg: str | None, keyword: bool) -> Path | None:
+    """--body: a file that must exist, or none; by default the shipped body for a custom word, none for a task."""
+    if arg is None:
+        return SHIPPED_BODY if keyword and SHIPPED_BODY.exists() else None
+    if arg == "none":
         return None
     if not Path(arg).is_file():
         raise TinyKwsError(f"--body {arg}: no such file (python -m tinykws.train.body makes one)")
@@ -683,7 +686,7 @@ def run(args: argparse.Namespace) -> int:
         teacher=not args.no_teacher,
         transfer=args.transfer,
         running_root=args.running_speech,
-        body=body_file(args.body),
+        body=body_file(args.body, args.keyword is not None),
         freeze_body=(args.body_mode or DEFAULT_BODY_MODE["keyword" if args.keyword is not None else "task"])
         == "frozen",
     )
