@@ -84,3 +84,12 @@ def test_the_repository_readme_has_the_markers():
     text = (ROOT / "README.md").read_text()
     assert text.count(speed.MARK_START) == 1 and text.count(speed.MARK_END) == 1
     assert text.index(speed.MARK_START) < text.index(speed.MARK_END)
+
+
+def test_a_missing_report_file_is_one_line_not_a_traceback(tmp_path):
+    script = Path(__file__).resolve().parent.parent / "bench" / "firmware_size.py"
+    out = subprocess.run(
+        [sys.executable, str(script), "--from-json", str(tmp_path / "nope.json")], capture_output=True, text=True
+    )
+    assert out.returncode == 2
+    assert out.stderr.strip() == f"tinykws: {tmp_path / 'nope.json'}: No such file or directory"

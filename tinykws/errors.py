@@ -20,3 +20,6 @@ def run_script(main: Callable[[], int]) -> NoReturn:
     except TinyKwsError as e:
         print(f"tinykws: {e}", file=sys.stderr)
         sys.exit(e.exit_code)
+    except OSError as e:  # a file named on the command line that is missing or unreadable: one line too
+        print(f"tinykws: {e.filename or ''}{': ' if e.filename else ''}{e.strerror or e}", file=sys.stderr)
+        sys.exit(2)
