@@ -14,12 +14,9 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
-import sys
 from pathlib import Path
 
 from tinykws import readme
-from tinykws.atomic import atomic_path
 from tinykws.config import CONFIG, FIRMWARE, REPO_ROOT, SHARED_DATA_DIR
 from tinykws.errors import run_script
 
@@ -108,20 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--readme", action="store_true", help="write the table into README.md's listen block")
     p.add_argument("--from-json", type=Path, default=None, help="render a recorded report instead of measuring")
     args = p.parse_args(argv)
-    if args.from_json:
-        rep = json.loads(args.from_json.read_text())
-    else:
-        rep = measure(args.task)
-        RESULTS.mkdir(exist_ok=True)
-        with atomic_path(results_path(args.task)) as tmp:
-            tmp.write_text(json.dumps(rep, indent=1, sort_keys=True) + "\n")
-        print(f"listen: report recorded in {results_path(args.task)}", file=sys.stderr)
-    block = render(rep)
-    print(block)
-    if args.readme:
-        readme.write_block("listen", block)
-        print(f"listen: table written into {readme.README}", file=sys.stderr)
-    return 0
+    return readme.report_to_block(
+        "listen", results_path(args.task), args.from_json, args.readme, lambda: measure(args.task), render
+    )
 
 
 if __name__ == "__main__":

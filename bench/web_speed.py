@@ -26,7 +26,6 @@ from pathlib import Path
 import numpy as np
 
 from tinykws import readme
-from tinykws.atomic import atomic_path
 from tinykws.config import CONFIG, REPO_ROOT, SHARED_DATA_DIR
 from tinykws.errors import TinyKwsError, run_script
 
@@ -173,20 +172,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--readme", action="store_true", help="write the table into README.md's web block")
     p.add_argument("--from-json", type=Path, default=None, help="render a recorded report instead of measuring")
     args = p.parse_args(argv)
-    if args.from_json:
-        rep = json.loads(args.from_json.read_text())
-    else:
-        rep = measure(args.task, args.seconds)
-        RESULTS.mkdir(exist_ok=True)
-        with atomic_path(results_path(args.task)) as tmp:
-            tmp.write_text(json.dumps(rep, indent=1, sort_keys=True) + "\n")
-        print(f"web: report recorded in {results_path(args.task)}", file=sys.stderr)
-    block = render(rep)
-    print(block)
-    if args.readme:
-        readme.write_block("web", block)
-        print(f"web: table written into {readme.README}", file=sys.stderr)
-    return 0
+    return readme.report_to_block(
+        "web", results_path(args.task), args.from_json, args.readme, lambda: measure(args.task, args.seconds), render
+    )
 
 
 if __name__ == "__main__":

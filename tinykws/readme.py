@@ -4,6 +4,9 @@ so a figure is typed in one place only. tests/test_readme.py checks the blocks a
 
 from __future__ import annotations
 
+import json
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from tinykws.atomic import atomic_path
@@ -41,3 +44,26 @@ def write_block(name: str, block: str, path: Path = README) -> None:
     text = replace_block(path.read_text(), name, block)
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+def report_to_block(
+    name: str, results: Path, from_json: Path | None, to_readme: bool, measure: Callable[[], dict],
+    render: Callable[[dict], str],
+) -> int:  # fmt: skip
+    """The tail every figure-writing bench script shares: measure and record the report in `results` (or read a
+    recorded one from `from_json`), print its rendered table and, with `to_readme`, write it into the README's
+    block `name`."""
+    if from_json:
+        rep = json.loads(from_json.read_text())
+    else:
+        rep = measure()
+        results.parent.mkdir(exist_ok=True)
+        with atomic_path(results) as tmp:
+            tmp.write_text(json.dumps(rep, indent=1, sort_keys=True) + "\n")
+        print(f"{name}: report recorded in {results}", file=sys.stderr)
+    block = render(rep)
+    print(block)
+    if to_readme:
+        write_block(name, block)
+        print(f"{name}: table written into {README}", file=sys.stderr)
+    return 0
