@@ -266,6 +266,7 @@ class SynthReport:
     notes: list[str] = field(default_factory=list)
     words: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    takes: int = CONFIG.synth.variations_per_voice  # per (voice, word)
 
     @property
     def voices(self) -> int:
@@ -338,11 +339,14 @@ def build_corpus(
     limit_voices: int | None = None,
     engines: list[str] | None = None,
     progress: bool = True,
+    takes: int | None = None,
 ) -> SynthReport:
     """Synthesise every missing clip of (voices x words x takes) into `out`; return what was done.
 
     `engines=["kokoro"]` makes the natural voices' corpus (data/kokoro.py; default out KOKORO_OUT): a
     corpus of its own, since its settings (model, voices) are not the local voices' and one folder has one hash.
+    `takes` per (voice, word), default CONFIG.synth.variations_per_voice: take n is the same clip whatever the
+    count, so raising it only adds takes to a cached corpus.
     """
     from tinykws.data import kokoro  # a light module: the [tts] extra itself is imported only to synthesise
 
@@ -403,7 +407,10 @@ def build_corpus(
         {"settings_hash": want_hash, "voices": listing, "skipped": skipped, "engines": found.versions},
     )
 
-    takes = CONFIG.synth.variations_per_voice
+    takes = CONFIG.synth.variations_per_voice if takes is None else int(takes)
+    if takes < 1:
+        raise TinyKwsError("takes per voice must be at least 1")
+    report.takes = takes
     # Word-major order mixes the fast and slow engines along the run, so the progress bar's rate is honest.
     tasks = [ClipTask(v, w, n, clip_path(out, v, w, n)) for w in words for v in voices for n in range(takes)]
     todo = [t for t in tasks if not t.path.exists()]
@@ -472,7 +479,7 @@ def format_report(report: SynthReport) -> str:
         f"synth: {report.made} clips made, {report.cached} cached, {len(report.failed)} failed "
         f"in {report.seconds:.0f} s -> {report.out}",
         f"voices: {per_engine}; {report.voices} in total "
-        f"({len(report.words)} words x {CONFIG.synth.variations_per_voice} takes each)",
+        f"({len(report.words)} words x {report.takes} takes each)",
     ]
     for f in report.failed[:10]:
         lines.append(f"failed: {f['voice']} {f['word']!r} take {f['n']}: {f['error']}")

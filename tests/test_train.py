@@ -161,6 +161,8 @@ def _train(tmp, data, interrupt_after=None, monkeypatch=None):
 
 
 def test_tiny_training_writes_everything_and_resume_is_bit_identical(tiny_data, tmp_path, monkeypatch):
+    from tinykws.errors import TinyKwsError
+
     run_a, res_a = _train(tmp_path / "a", tiny_data)
     report = run_a.finish(res_a)
     for name in ("checkpoint.pt", "model.npz", "training_curve.png", "report.json"):
@@ -180,6 +182,11 @@ def test_tiny_training_writes_everything_and_resume_is_bit_identical(tiny_data, 
     mb = im.IntModel.load(tmp_path / "b" / "model.npz")
     for la, lb in zip([*ma.layers, ma.classifier], [*mb.layers, mb.classifier], strict=True):
         assert np.array_equal(la.weight, lb.weight) and np.array_equal(la.multiplier, lb.multiplier)
+    # A run seed of its own: recorded, and resuming under another one is refused (it would mix two runs).
+    assert report["recipe"]["seed"] == TINY.train.seed
+    other = Run("kws12", tmp_path / "a", [tiny_data], cfg=TINY, bank_dir=tmp_path / "bank", progress=False, seed=7)
+    with pytest.raises(TinyKwsError, match=f"--seed {TINY.train.seed}, not 7"):
+        other.load_checkpoint()
 
 
 @pytest.mark.parametrize("task", ["kws12", "yes"])
@@ -270,7 +277,7 @@ def test_custom_keyword_trains_on_synthetic_positives_only(tiny_data, tmp_path, 
     real_build = synth.build_corpus
     monkeypatch.setattr(synth, "build_corpus", lambda **kw: real_build(**kw, limit_voices=4, jobs=2))
     assert trainer.keyword_roots("left", [tiny_data], progress=False) == [words_dir]
-    assert len(list((words_dir / "left").glob("*.wav"))) == 4 * CONFIG.synth.variations_per_voice
+    assert len(list((words_dir / "left").glob("*.wav"))) == 4 * CONFIG.synth.keyword_takes_per_voice
     assert trainer.keyword_roots("left", [words_dir], progress=False) == []  # already there: no synthesis
 
     run = Run(

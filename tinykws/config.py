@@ -132,9 +132,11 @@ class KokoroConfig:
         "bm_george", "bm_lewis",
     )  # fmt: skip
     # Extra pseudo-speakers: a weighted mix of two voices' style vectors, the first weighted in this range.
-    # 28 + 28 voices x 3 takes = 168 natural takes per word next to the local voices' 309 (issue 19: adding
-    # Kokoro to the local takes halves the misses on real people; Kokoro alone gives badly calibrated heads).
+    # (28 + 28) voices x SynthConfig.variations_per_voice takes per word of a corpus; a custom wake word gets
+    # keyword_takes_per_voice: 56 x 7 = 392 natural takes next to the local voices' 1,648 (issue 19: 400 Kokoro
+    # takes added to 2,000 local ones halve the misses on real people; Kokoro alone gives badly calibrated heads).
     blends: int = 28
+    keyword_takes_per_voice: int = 7
     blend_weight_range: tuple[float, float] = (0.25, 0.75)
 
 
@@ -152,6 +154,10 @@ class SynthConfig:
         "goal", "hello", "okay",
     )
     variations_per_voice: int = 3  # speed / pitch / gain draws per (voice, word)
+    # A custom wake word (`train --keyword`) is all positives from TTS, and its take count decides how many real
+    # people it finds: a teacher head on 2,000 local takes missed 5 % of real "alexa", on 400 takes 57 % (issue
+    # 19). 103 local voices x 16 = 1,648 takes; the kws12 corpus keeps 3 per voice (its words have real clips).
+    keyword_takes_per_voice: int = 16
     # espeak-ng variants combined with each English voice, in order of preference; the first
     # `espeak_variants_per_voice` that are installed are used ("" is the voice without a variant). The order
     # mixes male, female, whispered, creaky and Klatt voices so a shorter subset stays varied; novelty

@@ -252,11 +252,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--main-only", action="store_true", help="the main bank only (no extra real copies, no running speech)"
     )
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help=f"epochs of {CONFIG.body.examples_per_epoch} rows (default {CONFIG.body.epochs})",
+    )
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
+    if args.epochs is not None and args.epochs < 1:
+        raise TinyKwsError("--epochs must be at least 1")
+    cfg = CONFIG if args.epochs is None else dataclasses.replace(
+        CONFIG, body=dataclasses.replace(CONFIG.body, epochs=args.epochs)
+    )  # fmt: skip
     args.out.mkdir(parents=True, exist_ok=True)
     feats, emb, sources, val = transfer_set(not args.no_progress, args.main_only)
-    report = train_body(feats, emb, sources, val, args.out, progress=not args.no_progress)
+    report = train_body(feats, emb, sources, val, args.out, cfg=cfg, progress=not args.no_progress)
     print(
         f"speech body: {report['parameters']} parameters, {report['rows']} rows, "
         f"R^2 on real validation clips {report.get('val_real_r2', float('nan')):.3f} -> {args.out / 'body.pt'}"

@@ -133,8 +133,12 @@ class Run:
         running_root: Path | None = None,
         body: Path | None = None,
         freeze_body: bool = True,
+        seed: int | None = None,
     ) -> None:
         self.task, self.out, self.roots, self.cfg = task, out, roots, cfg
+        # A run seed (weights' initialisation and each epoch's draw of bank rows) apart from the bank's own
+        # augmentation seed: repeating a run with other seeds measures its noise without rebuilding the bank.
+        self.seed = cfg.train.seed if seed is None else seed
         self.bank_dir, self.progress = bank_dir, progress
         # Extra folders (a custom wake word's synthetic clips) get a bank of their own, so the big shared
         # bank of `roots` stays cached; with `synthetic_positives` real clips of the wake word are never
@@ -286,7 +290,8 @@ class Run:
         tc = self.cfg.train
         float_epochs, qat_epochs = epochs or (tc.float_epochs, tc.qat_epochs)
         total = float_epochs + qat_epochs
-        torch.manual_seed(tc.seed)
+        torch.manual_seed(self.seed)
+        draw_cfg = dataclasses.replace(self.cfg, train=dataclasses.replace(tc, seed=self.seed))
         net = KwsNet(len(self.names), self.cfg.model)
         qat = None
         history: list[dict] = []
@@ -354,7 +359,7 @@ class Run:
                 model = net if qat is None else qat
                 if qat is not None and epoch - float_epochs >= tc.observer_epochs:
                     qat.freeze_observers()
-                idx = dataset.epoch_indices(self.bank, self.bank_labels, self.task, epoch, self.cfg)
+                idx = dataset.epoch_indices(self.bank, self.bank_labels, self.task, epoch, draw_cfg)
                 model.train()
                 for bn in net.bns[:frozen]:
                     bn.eval()  # a frozen body keeps the batch statistics it was trained with
@@ -408,6 +413,11 @@ class Run:
             raise TinyKwsError(f"{self.ckpt_path}: not a tinykws checkpoint (no {', '.join(missing)})")
         if state["task"] != self.task:
             raise TinyKwsError(f"{self.ckpt_path}: checkpoint is of task {state['task']}, not {self.task}")
+        if state.get("seed", self.cfg.train.seed) != self.seed:
+            raise TinyKwsError(
+                f"{self.ckpt_path}: checkpoint was made with --seed {state.get('seed')}, not {self.seed}; "
+                "resume with the same --seed or pass --fresh"
+            )
         want = self.cfg.to_dict()
         differ = sorted(k for k in {*want, *state["config"]} if state["config"].get(k) != want.get(k))
         if differ:
@@ -443,6 +453,7 @@ class Run:
             "config": self.cfg.to_dict(),
             "git": git_revision(),
             "labels": self.names,
+            "seed": self.seed,
         }
         if qat is not None:
             state["qat_state"] = qat.state_dict()
@@ -493,7 +504,7 @@ class Run:
         }
         if self.teacher:
             report["teacher"] = self.teacher_report
-        report["recipe"] = {"teacher": self.teacher, "transfer": list(self.transfer)}
+        report["recipe"] = {"teacher": self.teacher, "transfer": list(self.transfer), "seed": self.seed}
         if self.body is not None:
             report["recipe"]["body"] = {
                 "file": self.body_path.name,
@@ -595,6 +606,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="init: every layer starts from the body and all are trained; frozen: the body's layers stay as they "
         f"are under a trainable 1x1 head; default: {DEFAULT_BODY_MODE['keyword']}",
     )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="run seed: initial weights and the order of training rows (default: the config's; the feature bank "
+        "and teacher labels stay the same, so repeats measure a recipe's noise)",
+    )
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--export-only", action="store_true", help="export the integer model of a finished run again")
     parser.add_argument(
@@ -643,7 +661,11 @@ def keyword_roots(task: str, roots: list[Path], progress: bool) -> list[Path]:
             continue
         try:
             report = synth.build_corpus(
-                out=out, words=[task], engines=[kokoro.ENGINE] if natural else None, progress=progress
+                out=out,
+                words=[task],
+                engines=[kokoro.ENGINE] if natural else None,
+                progress=progress,
+                takes=CONFIG.synth.kokoro.keyword_takes_per_voice if natural else CONFIG.synth.keyword_takes_per_voice,
             )
         except kokoro.KokoroMissing as e:
             # Optional: the word is still learnt, from the robotic voices alone (fewer real people found).
@@ -689,6 +711,7 @@ def run(args: argparse.Namespace) -> int:
         body=body_file(args.body, args.keyword is not None),
         freeze_body=(args.body_mode or DEFAULT_BODY_MODE["keyword" if args.keyword is not None else "task"])
         == "frozen",
+        seed=args.seed,
     )
     if args.resume or args.export_only:
         r.load_checkpoint()  # a bad checkpoint is refused before minutes of data preparation, not after
