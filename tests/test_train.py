@@ -1,6 +1,7 @@
 """Integer reference arithmetic by hand, QAT export agreement, and a tiny training run with resume."""
 
 import dataclasses
+import shutil
 
 import numpy as np
 import pytest
@@ -279,6 +280,11 @@ def test_custom_keyword_trains_on_synthetic_positives_only(tiny_data, tmp_path, 
     assert trainer.keyword_roots("left", [tiny_data], progress=False) == [words_dir]
     assert len(list((words_dir / "left").glob("*.wav"))) == 4 * CONFIG.synth.keyword_takes_per_voice
     assert trainer.keyword_roots("left", [words_dir], progress=False) == []  # already there: no synthesis
+    # The folder collects every word trained so far: another word's takes there are not this run's data.
+    (words_dir / "zebra").mkdir()
+    take = sorted((words_dir / "left").glob("*.wav"))[0]
+    shutil.copy(take, words_dir / "zebra" / take.name)
+    assert "zebra" in {c.word for c in layout.scan(words_dir)}
 
     run = Run(
         "left",
@@ -293,6 +299,7 @@ def test_custom_keyword_trains_on_synthetic_positives_only(tiny_data, tmp_path, 
     run.prepare_data()
     positive = run.bank.words == "left"
     assert positive.any() and set(run.bank.sources[positive]) == {"synth"}
+    assert "zebra" not in set(run.bank.words)
     assert (run.bank.sources == "real").any(), "real clips of the other words are negatives"
     assert run.data_description["positives"] == "synthetic only"
     # Real clips of the word are what it is measured on: they stay in validation.

@@ -172,7 +172,10 @@ class Run:
 
     def prepare_data(self) -> None:
         main = [c for root in self.roots for c in layout.scan(root)]
-        extra = [c for root in self.extra_roots for c in layout.scan(root)]
+        # The keyword folders collect every word trained so far: a word's run takes its own takes only, so what it
+        # learns does not depend on which words were trained before it.
+        own = self.task if self.synthetic_positives else None
+        extra = [c for root in self.extra_roots for c in layout.scan(root) if own is None or c.word == own]
         clips = main + extra
         self.data_description = {
             "roots": [str(r) for r in self.roots + self.extra_roots],
