@@ -298,11 +298,18 @@ def test_keyword_takes_mix_kokoro_into_the_local_voices(corpus, cache, tmp_path,
     monkeypatch.setattr(synth, "build_corpus", lambda **kw: real_build(**kw, limit_voices=1, jobs=1))
     monkeypatch.setattr(trainer, "KEYWORD_SYNTH_DIR", tmp_path / "local-words")
     monkeypatch.setattr(trainer, "KEYWORD_KOKORO_DIR", out)  # already holds the word: nothing to synthesise
-    # Kokoro's corpus saying the word does not stand in for the local voices: both are trained on.
-    assert trainer.keyword_roots(WORD, [out], progress=False) == [tmp_path / "local-words"]
+    negatives = tmp_path / "kokoro-negatives"
+    monkeypatch.setattr(trainer, "KEYWORD_NEGATIVES_DIR", negatives)
+    # Kokoro's corpus saying the word does not stand in for the local voices: both are trained on, and other
+    # words in Kokoro's voices are negatives (so that a natural voice does not mean the keyword).
+    assert trainer.keyword_roots(WORD, [out], progress=False) == [tmp_path / "local-words", negatives]
+    said = {p.name for p in negatives.iterdir() if p.is_dir()}
+    assert said == set(CONFIG.synth.kokoro.negative_words) and WORD not in said
     local = _local_corpus(tmp_path / "local", WORD)
-    assert trainer.keyword_roots(WORD, [local], progress=False) == [out]
-    assert trainer.keyword_roots(WORD, [local, out], progress=False) == []
+    assert trainer.keyword_roots(WORD, [local], progress=False) == [out, negatives]
+    assert trainer.keyword_roots(WORD, [local, out], progress=False) == [negatives]
+    # A word among the negatives is never its own negative.
+    assert "happy" not in trainer.kokoro_negative_words("happy_birthday")
 
 
 def test_the_process_pool_makes_the_same_takes(corpus, cache, tmp_path, monkeypatch):

@@ -137,6 +137,11 @@ class KokoroConfig:
     # takes added to 2,000 local ones halve the misses on real people; Kokoro alone gives badly calibrated heads).
     blends: int = 28
     keyword_takes_per_voice: int = 7
+    # Negatives in the natural voices too, so that "a Kokoro voice" never means "the keyword" (issue 19): everyday
+    # words, no sound-alikes of any keyword (TTS sound-alikes cost 7-40 points on real people). One take per voice
+    # and word, 56 x 6 = 336 takes (~2 min on 2 cores), made once and shared by every custom word.
+    negative_words: tuple[str, ...] = ("hello", "okay", "seven", "house", "follow", "happy")
+    negative_takes_per_voice: int = 1
     blend_weight_range: tuple[float, float] = (0.25, 0.75)
 
 

@@ -34,6 +34,7 @@ TRANSFER_PARTS = ("real", "running")  # the transfer set beyond the main bank (T
 FEATURES_NPZ = BUILD_DIR / "features" / "corpus.npz"
 KEYWORD_SYNTH_DIR = BUILD_DIR / "data" / "synth-words"  # custom wake words not in the main synthetic corpus
 KEYWORD_KOKORO_DIR = BUILD_DIR / "data" / "synth-words-kokoro"  # their takes by Kokoro's natural voices
+KEYWORD_NEGATIVES_DIR = BUILD_DIR / "data" / "synth-negatives-kokoro"  # other words in Kokoro's voices
 # The speech body shipped for custom words (models/body/body.json says how it was made). Starting every layer
 # from it (init) beat keeping it frozen under a head, for a word from text ("jarvis": README) and for kws12.
 SHIPPED_BODY = REPO_ROOT / "models" / "body" / "body.pt"
@@ -170,12 +171,18 @@ class Run:
             self.synthetic_positives and clip.source == "real" and clip.word == self.task
         )
 
+    def _extra_word(self, root: Path, word: str) -> bool:
+        if not self.synthetic_positives:
+            return True
+        if Path(root) == KEYWORD_NEGATIVES_DIR:
+            return word in kokoro_negative_words(self.task)
+        return word == self.task
+
     def prepare_data(self) -> None:
         main = [c for root in self.roots for c in layout.scan(root)]
         # The keyword folders collect every word trained so far: a word's run takes its own takes only, so what it
         # learns does not depend on which words were trained before it.
-        own = self.task if self.synthetic_positives else None
-        extra = [c for root in self.extra_roots for c in layout.scan(root) if own is None or c.word == own]
+        extra = [c for root in self.extra_roots for c in layout.scan(root) if self._extra_word(root, c.word)]
         clips = main + extra
         self.data_description = {
             "roots": [str(r) for r in self.roots + self.extra_roots],
@@ -654,7 +661,8 @@ def _transfer_parts(text: str) -> tuple[str, ...]:
 def keyword_roots(task: str, roots: list[Path], progress: bool) -> list[Path]:
     """Folders to add for a custom wake word: its takes by every local voice (synthesised on first use into
     build/data/synth-words unless a synthetic corpus in `roots` already says it), and mixed into them, not instead
-    of them, its takes by Kokoro's natural voices (build/data/synth-words-kokoro) when the [tts] extra is here."""
+    of them, its takes by Kokoro's natural voices (build/data/synth-words-kokoro) when the [tts] extra is here,
+    with other words in those voices as negatives (build/data/synth-negatives-kokoro, shared by every word)."""
     from tinykws.data import kokoro, synth
 
     says = [r for r in roots if layout.is_synthetic(r) and any((Path(r) / task).glob("*.wav"))]
@@ -678,7 +686,23 @@ def keyword_roots(task: str, roots: list[Path], progress: bool) -> list[Path]:
             raise TinyKwsError(f"no voice could say {task.replace('_', ' ')!r}; see the failures above")
         print(synth.format_report(report), file=sys.stderr)
         extra.append(out)
-    return extra
+    try:
+        report = synth.build_corpus(
+            out=KEYWORD_NEGATIVES_DIR,
+            words=list(kokoro_negative_words(task)),
+            engines=[kokoro.ENGINE],
+            progress=progress,
+            takes=CONFIG.synth.kokoro.negative_takes_per_voice,
+        )
+    except kokoro.KokoroMissing:
+        return extra  # said above
+    print(synth.format_report(report), file=sys.stderr)
+    return [*extra, KEYWORD_NEGATIVES_DIR]
+
+
+def kokoro_negative_words(task: str) -> tuple[str, ...]:
+    """The everyday words Kokoro's voices say as negatives of a custom word: all but those in the word itself."""
+    return tuple(w for w in CONFIG.synth.kokoro.negative_words if w not in task.split("_"))
 
 
 def _what(args: argparse.Namespace) -> str:
