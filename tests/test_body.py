@@ -6,13 +6,14 @@ every body weight as it was.
 """
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
 import torch
 from test_train import TINY
 
-from tinykws.config import CONFIG
+from tinykws.config import CONFIG, REPO_ROOT
 from tinykws.errors import TinyKwsError
 from tinykws.train import body, trainer
 from tinykws.train.trainer import Run
@@ -136,3 +137,39 @@ def test_custom_words_start_from_the_shipped_body_which_fits_the_model():
     net = body.BodyNet()
     net.load_state_dict({**state["body"], **{f"proj.{k}": v for k, v in state["proj"].items()}})
     assert state["summary"]["val_real_r2"] > 0.4 and state["summary"]["parameters"] < 20 * 1024
+
+
+def test_a_shipped_card_says_how_to_train_it_again_and_its_body_must_be_the_shipped_one(tmp_path, monkeypatch):
+    import hashlib
+
+    from tinykws.train import ship
+    from tinykws.train.int_model import IntModel
+
+    default = {"teacher": True, "transfer": list(ship.TRANSFER_PARTS), "seed": CONFIG.train.seed}
+    assert ship.reproduce("yes", default) == "tinykws train --task yes"
+    with_body = {**default, "seed": CONFIG.train.seed + 1, "body": {"frozen": False}}
+    assert ship.reproduce("kws12", with_body) == (
+        f"tinykws train --task kws12 --body models/body/body.pt --seed {CONFIG.train.seed + 1}"
+    )
+    assert ship.reproduce("kws12", {**default, "teacher": False, "transfer": []}).endswith(
+        "--no-teacher --transfer none"
+    )
+    # A run started from another body than models/body/body.pt is refused before anything is written.
+    body = tmp_path / "body.pt"
+    body.write_bytes(b"the shipped body")
+    monkeypatch.setattr(ship, "SHIPPED_BODY", body)
+    monkeypatch.setattr(ship, "MODELS_DIR", tmp_path / "models")
+    run = tmp_path / "run"
+    run.mkdir()
+    model = IntModel.load(REPO_ROOT / "models" / "yes" / "model.npz")
+    other = hashlib.sha256(b"another body").hexdigest()
+    model.meta = {"report": {"recipe": {**default, "body": {"sha256": other, "frozen": False}}}}
+    model.save(run / "model.npz")
+    torch.save({"float_state": {}, "qat_state": {}, "history": []}, run / "checkpoint.pt")
+    with pytest.raises(TinyKwsError, match="another speech body"):
+        ship.ship("yes", run)
+    assert not (tmp_path / "models").exists()
+    model.meta["report"]["recipe"]["body"]["sha256"] = hashlib.sha256(b"the shipped body").hexdigest()
+    model.save(run / "model.npz")
+    card = json.loads((ship.ship("yes", run) / "model.json").read_text())
+    assert card["reproduce"].startswith(f"tinykws train --task yes --body {body}  (then")

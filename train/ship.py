@@ -6,17 +6,34 @@ model.json saying what it is, what it was trained on, how good it is and which c
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import sys
 from pathlib import Path
 
 from tinykws.atomic import atomic_path
-from tinykws.config import BUILD_DIR
+from tinykws.config import BUILD_DIR, CONFIG, REPO_ROOT
 from tinykws.errors import TinyKwsError
 from tinykws.train.evaluate import MODELS_DIR
 from tinykws.train.int_model import IntModel
-from tinykws.train.trainer import save_torch
+from tinykws.train.trainer import SHIPPED_BODY, TRANSFER_PARTS, save_torch
+
+
+def reproduce(task: str, recipe: dict) -> str:
+    """The command that trains this model again: its task and every recipe setting that is not the default."""
+    words = ["tinykws", "train", "--task", task]
+    if recipe.get("body"):
+        inside = SHIPPED_BODY.is_relative_to(REPO_ROOT)
+        words += ["--body", str(SHIPPED_BODY.relative_to(REPO_ROOT) if inside else SHIPPED_BODY)]
+        words += ["--body-mode", "frozen"] if recipe["body"].get("frozen") else []
+    if not recipe.get("teacher", True):
+        words.append("--no-teacher")
+    if "transfer" in recipe and tuple(recipe["transfer"]) != TRANSFER_PARTS:
+        words += ["--transfer", ",".join(recipe["transfer"]) or "none"]
+    if recipe.get("seed", CONFIG.train.seed) != CONFIG.train.seed:
+        words += ["--seed", str(recipe["seed"])]
+    return " ".join(words)
 
 
 def ship(task: str, run_dir: Path) -> Path:
@@ -27,6 +44,15 @@ def ship(task: str, run_dir: Path) -> Path:
 
     state = torch.load(run_dir / "checkpoint.pt", weights_only=False)
     model = IntModel.load(model_path)
+    body = (model.meta.get("report", {}).get("recipe") or {}).get("body")
+    if body:
+        # The card says "--body models/body/body.pt": that must be the body this run started from.
+        shipped = hashlib.sha256(SHIPPED_BODY.read_bytes()).hexdigest() if SHIPPED_BODY.exists() else None
+        if body.get("sha256") != shipped:
+            raise TinyKwsError(
+                f"{run_dir}: trained from another speech body than {SHIPPED_BODY}; ship that body first "
+                "(or retrain from the shipped one)"
+            )
     out = MODELS_DIR / task
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / "model.npz", suffix=".npz") as tmp:
@@ -38,7 +64,7 @@ def ship(task: str, run_dir: Path) -> Path:
         "labels": list(model.labels),
         "feature_hash": model.feature_hash,
         "git": model.meta.get("git"),
-        "reproduce": f"tinykws train --task {task}  (then python -m tinykws.train.ship {task})",
+        "reproduce": f"{reproduce(task, report.get('recipe') or {})}  (then python -m tinykws.train.ship {task})",
         "training_data": report.get("data"),
         "weight_bytes": model.weight_bytes(),
         "macs_per_inference": model.macs(),

@@ -518,6 +518,7 @@ class Run:
         if self.body is not None:
             report["recipe"]["body"] = {
                 "file": self.body_path.name,
+                "sha256": hashlib.sha256(self.body_path.read_bytes()).hexdigest(),
                 "frozen": self.freeze_body,
                 **self.body.get("summary", {}),
             }
