@@ -359,6 +359,9 @@ class BodyConfig:
     shared by word heads. Its output frame sees 33 input frames (0.67 s); the teacher's window is 0.775 s, and
     targets are the teacher's embeddings interpolated to the centre of each student frame."""
 
+    # The shipped body: `--epochs 40` on all of the kws12 transfer set (main bank + extra real copies + running
+    # speech, 74,672 rows): R^2 0.562 on real validation clips, against 0.501 after 16 epochs of the main bank
+    # alone; ~25 min on 1 core. (The default stays 16: a student's checkpoint records this config.)
     epochs: int = 16
     examples_per_epoch: int = 32000
     batch_size: int = 128
