@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import sys
 import tarfile
 from pathlib import Path
@@ -292,7 +293,9 @@ def test_a_missing_take_is_made_again_identically(corpus, cache, monkeypatch):
 def test_keyword_takes_mix_kokoro_into_the_local_voices(corpus, cache, tmp_path, monkeypatch):
     from tinykws.train import trainer
 
-    out, _ = corpus
+    # A copy: a custom word's takes (keyword_takes_per_voice) would otherwise grow the corpus other tests share.
+    out = tmp_path / "kokoro-words"
+    shutil.copytree(corpus[0], out)
     monkeypatch.setattr(kokoro, "CACHE_DIR", cache)
     real_build = synth.build_corpus
     monkeypatch.setattr(synth, "build_corpus", lambda **kw: real_build(**kw, limit_voices=1, jobs=1))

@@ -206,5 +206,5 @@ def test_training_with_the_teacher_uses_its_soft_labels_and_caches_them(tiny_dat
     assert np.array_equal(again.soft, run.soft)
     result = again.train(resume=False, progress=False)
     report = again.finish(result)
-    assert report["recipe"] == {"teacher": True, "transfer": ["real", "running"]}
+    assert report["recipe"] == {"teacher": True, "transfer": ["real", "running"], "seed": cfg.train.seed}
     assert report["teacher"]["val_real"]["n"] == report["val_real"]["int8"]["n"]
