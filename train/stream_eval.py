@@ -201,22 +201,18 @@ class NoWakeWordClips(TinyKwsError):
 def synthetic_roots(task: str) -> list[Path]:
     """The synthetic corpus, plus the folders `train --keyword` synthesises new words into (local and Kokoro
     voices) if they say `task`."""
+    from tinykws.train.trainer import KEYWORD_KOKORO_DIR, KEYWORD_SYNTH_DIR
+
     roots = [r for r in layout.default_roots() if layout.is_synthetic(r)]
-    roots += [d for d in keyword_dirs() if (d / task).is_dir()]
+    roots += [d for d in (KEYWORD_SYNTH_DIR, KEYWORD_KOKORO_DIR) if (d / task).is_dir()]
     return roots
 
 
-def keyword_dirs() -> tuple[Path, ...]:
-    from tinykws.train.trainer import KEYWORD_KOKORO_DIR, KEYWORD_SYNTH_DIR
+def load_clips(roots: list[Path], split: str, task: str) -> tuple[list[np.ndarray], list[str], list[bool]]:
+    """Every clip of `split` under `roots`; of the keyword folders, only `task`'s (trainer.keyword_folder_keeps)."""
+    from tinykws.train.trainer import keyword_folder_keeps
 
-    return KEYWORD_SYNTH_DIR, KEYWORD_KOKORO_DIR
-
-
-def load_clips(
-    roots: list[Path], split: str, task: str, word_only: tuple[Path, ...] = ()
-) -> tuple[list[np.ndarray], list[str], list[bool]]:
-    """Every clip of `split` under `roots` (those of the `word_only` roots only if they say `task`)."""
-    clips = [c for root in roots for c in layout.scan(root) if root not in word_only or c.word == task]
+    clips = [c for root in roots for c in layout.scan(root) if keyword_folder_keeps(root, c.word, task)]
     if split != "all":
         clips = [c for c in clips if c.split == split]
     labels = layout.task_labels(task)
@@ -248,9 +244,8 @@ def build_streams(
     task: str,
     hours: float,
     sc: StreamConfig = CONFIG.stream,
-    word_only: tuple[Path, ...] = (),
 ) -> list[streams.Stream]:
-    audio, words, positive = load_clips(roots, split, task, word_only)
+    audio, words, positive = load_clips(roots, split, task)
     return _over_noise(audio, words, positive, roots, hours, sc)
 
 
@@ -494,9 +489,7 @@ def run(args: argparse.Namespace, engines: Mapping[str, EngineFactory]) -> int:
             f"tinykws: {e}; wake words from held-out synthetic voices instead (optimistic: not human speech)",
             file=sys.stderr,
         )
-        # The keyword folders hold every word trained so far: only this word's takes, so that its streams do not
-        # depend on which words came before.
-        built = build_streams(roots, args.split, args.task, args.hours, word_only=keyword_dirs())
+        built = build_streams(roots, args.split, args.task, args.hours)
     recorded = []
     for s in built:
         logits = stream_logits(model, s.audio, engines[args.engine], not args.no_progress, desc=s.name)

@@ -171,18 +171,14 @@ class Run:
             self.synthetic_positives and clip.source == "real" and clip.word == self.task
         )
 
-    def _extra_word(self, root: Path, word: str) -> bool:
-        if not self.synthetic_positives:
-            return True
-        if Path(root) == KEYWORD_NEGATIVES_DIR:
-            return word in kokoro_negative_words(self.task)
-        return word == self.task
-
     def prepare_data(self) -> None:
         main = [c for root in self.roots for c in layout.scan(root)]
-        # The keyword folders collect every word trained so far: a word's run takes its own takes only, so what it
-        # learns does not depend on which words were trained before it.
-        extra = [c for root in self.extra_roots for c in layout.scan(root) if self._extra_word(root, c.word)]
+        extra = [
+            c
+            for root in self.extra_roots
+            for c in layout.scan(root)
+            if not self.synthetic_positives or keyword_folder_keeps(root, c.word, self.task)
+        ]
         clips = main + extra
         self.data_description = {
             "roots": [str(r) for r in self.roots + self.extra_roots],
@@ -699,6 +695,18 @@ def keyword_roots(task: str, roots: list[Path], progress: bool) -> list[Path]:
         return extra  # said above
     print(synth.format_report(report), file=sys.stderr)
     return [*extra, KEYWORD_NEGATIVES_DIR]
+
+
+def keyword_folder_keeps(root: Path, word: str, task: str) -> bool:
+    """Whether a clip of `word` under `root` is data of custom word `task`. The keyword folders collect every word
+    trained so far: a word takes its own takes only (and the negatives meant for it), so what it learns and how it
+    is measured do not depend on which words came before."""
+    root = Path(root)
+    if root == KEYWORD_NEGATIVES_DIR:
+        return word in kokoro_negative_words(task)
+    if root in (KEYWORD_SYNTH_DIR, KEYWORD_KOKORO_DIR):
+        return word == task
+    return True
 
 
 def kokoro_negative_words(task: str) -> tuple[str, ...]:
