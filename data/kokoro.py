@@ -313,7 +313,13 @@ def _work(task: synth.ClipTask, params: synth.ClipParams) -> str | None:
 
 
 def run_pool(
-    todo: list[synth.ClipTask], seed: int, jobs: int, progress: bool, report: synth.SynthReport, files: Files
+    todo: list[synth.ClipTask],
+    seed: int,
+    jobs: int,
+    progress: bool,
+    report: synth.SynthReport,
+    files: Files,
+    speed_range: tuple[float, float] | None = None,
 ) -> None:
     """Synthesise `todo` in `jobs` processes (in this one if 1), counting into `report`."""
     from tqdm import tqdm
@@ -328,7 +334,7 @@ def run_pool(
         bar.update(1)
 
     def params(t: synth.ClipTask) -> synth.ClipParams:
-        return synth.clip_params(seed, t.voice.id, t.word, t.n)
+        return synth.clip_params(seed, t.voice.id, t.word, t.n, speed_range)
 
     try:
         if jobs == 1 or len(todo) == 1:
@@ -382,14 +388,14 @@ def discover(seed: int, cache_dir: Path | None = None) -> tuple[Discovery, Files
     return Discovery(voices=kokoro_voices(seed), versions={ENGINE: version}), files
 
 
-def settings(seed: int) -> dict:
+def settings(seed: int, speed_range: tuple[float, float] | None = None) -> dict:
     """Everything that changes a Kokoro take's samples: the local takes' processing plus the model and voices.
     KokoroMissing without the extra (before any corpus check, whose message would hide that)."""
     cfg = CONFIG.synth.kokoro
     _require(cfg)
     runtime = importlib.metadata.version("kokoro-onnx")
     return {
-        **synth.synth_settings(seed),
+        **synth.synth_settings(seed, speed_range),
         "kokoro": {
             "version": _KOKORO_VERSION,
             "runtime": runtime,

@@ -84,26 +84,29 @@ class ClipParams:
     offset: float  # in [0, 1): where the word sits in the free space of the clip
 
 
-def clip_params(seed: int, voice_id: str, word: str, n: int) -> ClipParams:
-    """The random draws of one take, from a RNG seeded by a hash of (seed, voice, word, take)."""
+def clip_params(
+    seed: int, voice_id: str, word: str, n: int, speed_range: tuple[float, float] | None = None
+) -> ClipParams:
+    """The random draws of one take, from a RNG seeded by a hash of (seed, voice, word, take); its speed from
+    `speed_range` (default CONFIG.synth.speed_range)."""
     key = f"{seed}\0{voice_id}\0{word}\0{n}".encode()
     rng = np.random.default_rng(int.from_bytes(hashlib.sha256(key).digest()[:8], "little"))
     s = CONFIG.synth
     return ClipParams(
-        speed=float(rng.uniform(*s.speed_range)),
+        speed=float(rng.uniform(*(s.speed_range if speed_range is None else speed_range))),
         pitch=float(rng.uniform(*s.pitch_range)),
         gain_db=float(rng.uniform(*s.gain_db_range)),
         offset=float(rng.uniform(0.0, 1.0)),
     )
 
 
-def synth_settings(seed: int) -> dict:
+def synth_settings(seed: int, speed_range: tuple[float, float] | None = None) -> dict:
     """Everything that changes a clip's samples. Word and voice lists only choose which clips exist."""
     s = CONFIG.synth
     return {
         "version": _SYNTH_VERSION,
         "seed": seed,
-        "speed_range": list(s.speed_range),
+        "speed_range": list(s.speed_range if speed_range is None else speed_range),
         "pitch_range": list(s.pitch_range),
         "gain_db_range": list(s.gain_db_range),
         "sample_rate": CONFIG.audio.sample_rate,
@@ -340,13 +343,16 @@ def build_corpus(
     engines: list[str] | None = None,
     progress: bool = True,
     takes: int | None = None,
+    speed_range: tuple[float, float] | None = None,
 ) -> SynthReport:
     """Synthesise every missing clip of (voices x words x takes) into `out`; return what was done.
 
     `engines=["kokoro"]` makes the natural voices' corpus (data/kokoro.py; default out KOKORO_OUT): a
     corpus of its own, since its settings (model, voices) are not the local voices' and one folder has one hash.
     `takes` per (voice, word), default CONFIG.synth.variations_per_voice: take n is the same clip whatever the
-    count, so raising it only adds takes to a cached corpus.
+    count, so raising it only adds takes to a cached corpus. `speed_range` overrides CONFIG.synth.speed_range
+    (a custom word's takes are said slower, see SynthConfig.keyword_speed_range); it is one of the corpus's
+    settings, so one folder holds one range.
     """
     from tinykws.data import kokoro  # a light module: the [tts] extra itself is imported only to synthesise
 
@@ -371,7 +377,9 @@ def build_corpus(
         check_word(w)
     if shutil.which("sox") is None:
         raise TinyKwsError("sox is not installed; it resamples and pitch-shifts the voices (apt-get install sox)")
-    settings = kokoro.settings(seed) if natural else synth_settings(seed)
+    if speed_range is not None and not 0.0 < speed_range[0] <= speed_range[1]:
+        raise TinyKwsError(f"speed range {speed_range} must be two positive factors, slowest first")
+    settings = kokoro.settings(seed, speed_range) if natural else synth_settings(seed, speed_range)
     want_hash = fingerprint(settings)
     _check_settings(out, want_hash)
 
@@ -418,9 +426,9 @@ def build_corpus(
     if not todo:
         print(f"synth: all {len(tasks)} clips already in {out}; nothing to synthesise", file=sys.stderr)
     elif natural:
-        kokoro.run_pool(todo, seed, jobs, progress, report, files)
+        kokoro.run_pool(todo, seed, jobs, progress, report, files, speed_range)
     else:
-        _run_pool(todo, seed, jobs, progress, report)
+        _run_pool(todo, seed, jobs, progress, report, speed_range)
 
     counts = {w: sum(1 for t in tasks if t.word == w and t.path.exists()) for w in words}
     report.seconds = time.monotonic() - start_time
@@ -442,7 +450,14 @@ def build_corpus(
     return report
 
 
-def _run_pool(todo: list[ClipTask], seed: int, jobs: int, progress: bool, report: SynthReport) -> None:
+def _run_pool(
+    todo: list[ClipTask],
+    seed: int,
+    jobs: int,
+    progress: bool,
+    report: SynthReport,
+    speed_range: tuple[float, float] | None = None,
+) -> None:
     from tqdm import tqdm
 
     stop = threading.Event()
@@ -451,7 +466,7 @@ def _run_pool(todo: list[ClipTask], seed: int, jobs: int, progress: bool, report
     bar = tqdm(total=len(todo), unit="clip", file=sys.stderr, disable=not progress, mininterval=1.0)
     try:
         futures: dict[Future, ClipTask] = {
-            pool.submit(_make, t, clip_params(seed, t.voice.id, t.word, t.n), stop): t for t in todo
+            pool.submit(_make, t, clip_params(seed, t.voice.id, t.word, t.n, speed_range), stop): t for t in todo
         }
         for fut in as_completed(futures):
             err = fut.result()

@@ -163,6 +163,11 @@ class SynthConfig:
     # people it finds: a teacher head on 2,000 local takes missed 5 % of real "alexa", on 400 takes 57 % (issue
     # 19). 103 local voices x 16 = 1,648 takes; the kws12 corpus keeps 3 per voice (its words have real clips).
     keyword_takes_per_voice: int = 16
+    # ...and said slower than the corpus's words. People say a wake word slowly: real "jarvis" lasts 0.62 s
+    # (median of its loud part; 90 % under 0.82 s), local voices' takes at speed_range 0.47 s, Kokoro's 0.58 s;
+    # a student trained on those missed 7 % of the real ones of 0.45-0.55 s in streams but 42 % of those over
+    # 0.75 s (issue 19). Engines slow down natively (speaking rate, duration stretch), keeping the pitch.
+    keyword_speed_range: tuple[float, float] = (0.6, 1.1)
     # espeak-ng variants combined with each English voice, in order of preference; the first
     # `espeak_variants_per_voice` that are installed are used ("" is the voice without a variant). The order
     # mixes male, female, whispered, creaky and Klatt voices so a shorter subset stays varied; novelty

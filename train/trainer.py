@@ -32,8 +32,8 @@ from tinykws.train import dataset, metrics
 DEFAULT_RUNS = BUILD_DIR / "runs"
 TRANSFER_PARTS = ("real", "running")  # the transfer set beyond the main bank (TeacherConfig says how much)
 FEATURES_NPZ = BUILD_DIR / "features" / "corpus.npz"
-KEYWORD_SYNTH_DIR = BUILD_DIR / "data" / "synth-words"  # custom wake words not in the main synthetic corpus
-KEYWORD_KOKORO_DIR = BUILD_DIR / "data" / "synth-words-kokoro"  # their takes by Kokoro's natural voices
+KEYWORD_SYNTH_DIR = BUILD_DIR / "data" / "synth-keywords"  # custom wake words not in the main synthetic corpus
+KEYWORD_KOKORO_DIR = BUILD_DIR / "data" / "synth-keywords-kokoro"  # their takes by Kokoro's natural voices
 KEYWORD_NEGATIVES_DIR = BUILD_DIR / "data" / "synth-negatives-kokoro"  # other words in Kokoro's voices
 # The speech body shipped for custom words (models/body/body.json says how it was made). Starting every layer
 # from it (init) beat keeping it frozen under a head, for a word from text ("jarvis": README) and for kws12.
@@ -657,8 +657,9 @@ def _transfer_parts(text: str) -> tuple[str, ...]:
 
 def keyword_roots(task: str, roots: list[Path], progress: bool) -> list[Path]:
     """Folders to add for a custom wake word: its takes by every local voice (synthesised on first use into
-    build/data/synth-words unless a synthetic corpus in `roots` already says it), and mixed into them, not instead
-    of them, its takes by Kokoro's natural voices (build/data/synth-words-kokoro) when the [tts] extra is here,
+    build/data/synth-keywords at SynthConfig.keyword_speed_range unless a synthetic corpus in `roots` already says
+    it), and mixed into them, not instead of them, its takes by Kokoro's natural voices
+    (build/data/synth-keywords-kokoro) when the [tts] extra is here,
     with other words in those voices as negatives (build/data/synth-negatives-kokoro, shared by every word)."""
     from tinykws.data import kokoro, synth
 
@@ -674,6 +675,7 @@ def keyword_roots(task: str, roots: list[Path], progress: bool) -> list[Path]:
                 engines=[kokoro.ENGINE] if natural else None,
                 progress=progress,
                 takes=CONFIG.synth.kokoro.keyword_takes_per_voice if natural else CONFIG.synth.keyword_takes_per_voice,
+                speed_range=CONFIG.synth.keyword_speed_range,
             )
         except kokoro.KokoroMissing as e:
             # Optional: the word is still learnt, from the robotic voices alone (fewer real people found).
