@@ -139,6 +139,29 @@ def test_clip_params_are_seeded_and_in_range():
         assert 0 <= p.offset < 1
 
 
+def test_speed_range_says_words_slower_and_is_a_corpus_setting(tmp_path):
+    # A custom word's takes are said slower than the corpus's (SynthConfig.keyword_speed_range).
+    for n in range(20):
+        assert 0.6 <= synth.clip_params(1, "flite:slt", "go", n, (0.6, 0.7)).speed <= 0.7
+
+    def active_seconds(out: Path) -> float:
+        lengths = []
+        for p in sorted(out.rglob("*.wav")):
+            rms = _frame_rms(read_wav(p))
+            loud = np.flatnonzero(rms >= rms.max() * 10 ** (-25 / 20))
+            lengths.append((loud[-1] - loud[0] + 1) / 100)
+        return float(np.mean(lengths))
+
+    slow = _build(tmp_path / "slow", words=["seven"], speed_range=(0.6, 0.6))
+    fast = _build(tmp_path / "fast", words=["seven"], speed_range=(1.1, 1.1))
+    assert slow.made == fast.made == LIMIT * CONFIG.synth.variations_per_voice
+    assert active_seconds(tmp_path / "slow") > 1.3 * active_seconds(tmp_path / "fast")
+    with pytest.raises(TinyKwsError, match="other synth settings"):
+        _build(tmp_path / "slow", words=["seven"])  # the corpus's own range: not mixed into the slow takes
+    with pytest.raises(TinyKwsError, match="speed range"):
+        _build(tmp_path / "bad", words=["seven"], speed_range=(1.2, 0.8))
+
+
 def test_long_word_is_compressed_not_cut(tmp_path):
     _require_tools()
     voice = voices.Voice("espeak-ng:en-US", "espeak-ng", {"voice": "gmw/en-US", "variant": ""})

@@ -1,6 +1,7 @@
 """Integer reference arithmetic by hand, QAT export agreement, and a tiny training run with resume."""
 
 import dataclasses
+import json
 import shutil
 
 import numpy as np
@@ -279,6 +280,10 @@ def test_custom_keyword_trains_on_synthetic_positives_only(tiny_data, tmp_path, 
     monkeypatch.setattr(synth, "build_corpus", lambda **kw: real_build(**kw, limit_voices=4, jobs=2))
     assert trainer.keyword_roots("left", [tiny_data], progress=False) == [words_dir]
     assert len(list((words_dir / "left").glob("*.wav"))) == 4 * CONFIG.synth.keyword_takes_per_voice
+    # Said at the custom words' slower speeds (people say a wake word slowly), not the corpus's.
+    manifest = json.loads((words_dir / "manifest.json").read_text())
+    assert manifest["settings"]["speed_range"] == list(CONFIG.synth.keyword_speed_range)
+    assert CONFIG.synth.keyword_speed_range != CONFIG.synth.speed_range
     assert trainer.keyword_roots("left", [words_dir], progress=False) == []  # already there: no synthesis
     # The folder collects every word trained so far: another word's takes there are not this run's data.
     (words_dir / "zebra").mkdir()
