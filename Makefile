@@ -75,7 +75,7 @@ run: install
 	$(BIN)/python -m tinykws.firmware.selfcheck --task yes --model build/runs/yes/model.npz
 
 # A custom wake word end to end: `make keyword WORD=marvin` (or a phrase: WORD="hey tiny"). Its positives
-# are synthesised by the local voices; real clips of it are never trained on, only measured on.
+# are synthesised by the local voices and Kokoro's; real clips of it are never trained on, only measured on.
 keyword: install
 	@test -n "$(WORD)" || { echo 'usage: make keyword WORD="word or short phrase"' >&2; exit 2; }
 	$(BIN)/tinykws data synth

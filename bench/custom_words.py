@@ -39,6 +39,8 @@ RECIPES = {
     "random": ["--body", "none"],  # the same student from random weights
     "frozen": ["--body-mode", "frozen"],  # the body frozen under a trainable 1x1 head
     "hard": ["--no-teacher"],  # hard labels only, no teacher soft labels
+    "local": ["--voices", "local"],  # positives from the local voices alone (espeak-ng, flite, festival)
+    "kokoro": ["--voices", "kokoro"],  # positives from Kokoro's natural voices alone
 }
 
 

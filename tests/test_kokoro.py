@@ -13,7 +13,6 @@ import hashlib
 import io
 import json
 import os
-import shutil
 import sys
 import tarfile
 from pathlib import Path
@@ -199,6 +198,9 @@ def test_missing_extra_trains_on_the_local_voices_with_one_line(tmp_path, monkey
         "local voices only"
     ]
     assert not (tmp_path / "kokoro-words").exists()
+    # Kokoro's voices alone cannot be had without them: an error, not a model with no positives.
+    with pytest.raises(TinyKwsError, match="--voices kokoro: Kokoro voices: kokoro-onnx not installed"):
+        trainer.keyword_roots(WORD, [], progress=False, voices="kokoro")
     # Asked for by name, the engine is an error instead: one line, non-zero exit.
     argv = ["data", "synth", "--engines", "kokoro", "--words", WORD, "--out", str(tmp_path / "c"), "--no-progress"]
     assert cli.main(argv) == 2
@@ -290,27 +292,36 @@ def test_a_missing_take_is_made_again_identically(corpus, cache, monkeypatch):
     assert take.read_bytes() == blob, "a take is a function of (seed, voice, word, take number)"
 
 
-def test_keyword_takes_mix_kokoro_into_the_local_voices(corpus, cache, tmp_path, monkeypatch):
+def test_keyword_takes_mix_kokoro_into_the_local_voices(cache, tmp_path, monkeypatch):
     from tinykws.train import trainer
 
-    # A copy: a custom word's takes (keyword_takes_per_voice) would otherwise grow the corpus other tests share.
     out = tmp_path / "kokoro-words"
-    shutil.copytree(corpus[0], out)
     monkeypatch.setattr(kokoro, "CACHE_DIR", cache)
     real_build = synth.build_corpus
     monkeypatch.setattr(synth, "build_corpus", lambda **kw: real_build(**kw, limit_voices=1, jobs=1))
     monkeypatch.setattr(trainer, "KEYWORD_SYNTH_DIR", tmp_path / "local-words")
-    monkeypatch.setattr(trainer, "KEYWORD_KOKORO_DIR", out)  # already holds the word: nothing to synthesise
+    monkeypatch.setattr(trainer, "KEYWORD_KOKORO_DIR", out)
     negatives = tmp_path / "kokoro-negatives"
     monkeypatch.setattr(trainer, "KEYWORD_NEGATIVES_DIR", negatives)
-    # Kokoro's corpus saying the word does not stand in for the local voices: both are trained on, and other
-    # words in Kokoro's voices are negatives (so that a natural voice does not mean the keyword).
-    assert trainer.keyword_roots(WORD, [out], progress=False) == [tmp_path / "local-words", negatives]
-    said = {p.name for p in negatives.iterdir() if p.is_dir()}
-    assert said == set(CONFIG.synth.kokoro.negative_words) and WORD not in said
+    # The local voices' corpus saying the word does not stand in for Kokoro's: its takes are mixed in, said
+    # slower like every custom word's, and other words in Kokoro's voices are negatives (so that a natural
+    # voice does not mean the keyword).
     local = _local_corpus(tmp_path / "local", WORD)
     assert trainer.keyword_roots(WORD, [local], progress=False) == [out, negatives]
+    assert len(list((out / WORD).glob("*.wav"))) == CONFIG.synth.kokoro.keyword_takes_per_voice
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["settings"]["speed_range"] == list(CONFIG.synth.keyword_speed_range)
+    said = {p.name for p in negatives.iterdir() if p.is_dir()}
+    assert said == set(CONFIG.synth.kokoro.negative_words) and WORD not in said
+    # Nor does Kokoro's stand in for the local voices'.
+    assert trainer.keyword_roots(WORD, [out], progress=False) == [tmp_path / "local-words", negatives]
     assert trainer.keyword_roots(WORD, [local, out], progress=False) == [negatives]
+    # One voice family alone (`train --keyword --voices`): the other's takes of the word are left out, the
+    # negatives are the same.
+    assert trainer.keyword_roots(WORD, [], progress=False, voices="kokoro") == [out, negatives]
+    assert trainer.keyword_roots(WORD, [], progress=False, voices="local") == [tmp_path / "local-words", negatives]
+    with pytest.raises(TinyKwsError, match="already says"):
+        trainer.keyword_roots(WORD, [local], progress=False, voices="kokoro")
     # A word among the negatives is never its own negative.
     assert "happy" not in trainer.kokoro_negative_words("happy_birthday")
 

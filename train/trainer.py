@@ -35,6 +35,9 @@ FEATURES_NPZ = BUILD_DIR / "features" / "corpus.npz"
 KEYWORD_SYNTH_DIR = BUILD_DIR / "data" / "synth-keywords"  # custom wake words not in the main synthetic corpus
 KEYWORD_KOKORO_DIR = BUILD_DIR / "data" / "synth-keywords-kokoro"  # their takes by Kokoro's natural voices
 KEYWORD_NEGATIVES_DIR = BUILD_DIR / "data" / "synth-negatives-kokoro"  # other words in Kokoro's voices
+# Which TTS families say a custom word's positives (`train --keyword --voices`): both by default; one alone
+# measures what each brings (bench/custom_words.py). Negatives are the same whichever is chosen.
+KEYWORD_VOICES = ("all", "local", "kokoro")
 # The speech body shipped for custom words (models/body/body.json says how it was made). Starting every layer
 # from it (init) beat keeping it frozen under a head, for a word from text ("jarvis": README) and for kws12.
 SHIPPED_BODY = REPO_ROOT / "models" / "body" / "body.pt"
@@ -135,8 +138,10 @@ class Run:
         body: Path | None = None,
         freeze_body: bool = True,
         seed: int | None = None,
+        voices: str | None = None,
     ) -> None:
         self.task, self.out, self.roots, self.cfg = task, out, roots, cfg
+        self.voices = voices  # a custom word's positive voice families (KEYWORD_VOICES); None for a task
         # A run seed (weights' initialisation and each epoch's draw of bank rows) apart from the bank's own
         # augmentation seed: repeating a run with other seeds measures its noise without rebuilding the bank.
         self.seed = cfg.train.seed if seed is None else seed
@@ -511,6 +516,8 @@ class Run:
         if self.teacher:
             report["teacher"] = self.teacher_report
         report["recipe"] = {"teacher": self.teacher, "transfer": list(self.transfer), "seed": self.seed}
+        if self.voices is not None:
+            report["recipe"]["voices"] = self.voices
         if self.body is not None:
             report["recipe"]["body"] = {
                 "file": self.body_path.name,
@@ -620,6 +627,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="run seed: initial weights and the order of training rows (default: the config's; the feature bank "
         "and teacher labels stay the same, so repeats measure a recipe's noise)",
     )
+    parser.add_argument(
+        "--voices",
+        choices=KEYWORD_VOICES,
+        default=None,
+        help="--keyword only: which TTS voices say the word, the local ones, Kokoro's natural ones or all "
+        "(default; measuring one family alone is what the others are for)",
+    )
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--export-only", action="store_true", help="export the integer model of a finished run again")
     parser.add_argument(
@@ -655,18 +669,21 @@ def _transfer_parts(text: str) -> tuple[str, ...]:
     return check_transfer(tuple(p for p in text.split(",") if p and p != "none"))
 
 
-def keyword_roots(task: str, roots: list[Path], progress: bool) -> list[Path]:
+def keyword_roots(task: str, roots: list[Path], progress: bool, voices: str = "all") -> list[Path]:
     """Folders to add for a custom wake word: its takes by every local voice (synthesised on first use into
     build/data/synth-keywords at SynthConfig.keyword_speed_range unless a synthetic corpus in `roots` already says
     it), and mixed into them, not instead of them, its takes by Kokoro's natural voices
     (build/data/synth-keywords-kokoro) when the [tts] extra is here,
-    with other words in those voices as negatives (build/data/synth-negatives-kokoro, shared by every word)."""
+    with other words in those voices as negatives (build/data/synth-negatives-kokoro, shared by every word).
+    `voices` "local" or "kokoro" leaves the other family's takes of the word out (KEYWORD_VOICES)."""
     from tinykws.data import kokoro, synth
 
     says = [r for r in roots if layout.is_synthetic(r) and any((Path(r) / task).glob("*.wav"))]
+    if voices == "kokoro" and any(not kokoro.is_kokoro_corpus(r) for r in says):
+        raise TinyKwsError(f"--voices kokoro: the synthetic corpus already says {task!r} in the local voices")
     extra = []
     for natural, out in ((False, KEYWORD_SYNTH_DIR), (True, KEYWORD_KOKORO_DIR)):
-        if any(kokoro.is_kokoro_corpus(r) == natural for r in says):
+        if any(kokoro.is_kokoro_corpus(r) == natural for r in says) or voices == ("local" if natural else "kokoro"):
             continue
         try:
             report = synth.build_corpus(
@@ -678,6 +695,8 @@ def keyword_roots(task: str, roots: list[Path], progress: bool) -> list[Path]:
                 speed_range=CONFIG.synth.keyword_speed_range,
             )
         except kokoro.KokoroMissing as e:
+            if voices == "kokoro":
+                raise TinyKwsError(f"--voices kokoro: {e}") from None
             # Optional: the word is still learnt, from the robotic voices alone (fewer real people found).
             print(f"note: {e}; --keyword {task} trains on the local voices only", file=sys.stderr)
             continue
@@ -734,8 +753,10 @@ def run(args: argparse.Namespace) -> int:
     roots = args.data or layout.default_roots()
     if not roots:
         raise TinyKwsError("no training data: run `tinykws data synth` or pass --data DIR")
+    if args.voices is not None and args.keyword is None:
+        raise TinyKwsError("--voices chooses who says a custom word: it goes with --keyword")
     if args.keyword is not None:
-        extra = keyword_roots(args.task, roots, not args.no_progress)
+        extra = keyword_roots(args.task, roots, not args.no_progress, args.voices or "all")
     r = Run(
         args.task,
         out,
@@ -750,6 +771,7 @@ def run(args: argparse.Namespace) -> int:
         freeze_body=(args.body_mode or DEFAULT_BODY_MODE["keyword" if args.keyword is not None else "task"])
         == "frozen",
         seed=args.seed,
+        voices=(args.voices or "all") if args.keyword is not None else None,
     )
     if args.resume or args.export_only:
         r.load_checkpoint()  # a bad checkpoint is refused before minutes of data preparation, not after
