@@ -315,3 +315,12 @@ def test_custom_keyword_trains_on_synthetic_positives_only(tiny_data, tmp_path, 
     from tinykws.train.detector import keyword_mask
 
     assert keyword_mask(model.labels).tolist() == [False, True]
+
+
+def test_voices_go_with_a_custom_word_only(tmp_path, capsys):
+    from tinykws.cli import main
+
+    assert main(["train", "--task", "yes", "--voices", "local", "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["tinykws: --voices chooses who says a custom word: it goes with --keyword"]
+    assert not (tmp_path / "run" / "model.npz").exists()
