@@ -741,6 +741,8 @@ def _what(args: argparse.Namespace) -> str:
 
 def run(args: argparse.Namespace) -> int:
     extra: list[Path] = []
+    if args.voices is not None and args.keyword is None:
+        raise TinyKwsError("--voices chooses who says a custom word: it goes with --keyword")
     if args.keyword is not None:
         args.task = layout.keyword_task(args.keyword)
         if args.task == layout.KWS12:
@@ -753,8 +755,6 @@ def run(args: argparse.Namespace) -> int:
     roots = args.data or layout.default_roots()
     if not roots:
         raise TinyKwsError("no training data: run `tinykws data synth` or pass --data DIR")
-    if args.voices is not None and args.keyword is None:
-        raise TinyKwsError("--voices chooses who says a custom word: it goes with --keyword")
     if args.keyword is not None:
         extra = keyword_roots(args.task, roots, not args.no_progress, args.voices or "all")
     r = Run(
