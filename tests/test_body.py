@@ -145,7 +145,7 @@ def test_a_shipped_card_says_how_to_train_it_again_and_its_body_must_be_the_ship
     from tinykws.train import ship
     from tinykws.train.int_model import IntModel
 
-    default = {"teacher": True, "transfer": list(ship.TRANSFER_PARTS), "seed": CONFIG.train.seed}
+    default = {"teacher": True, "transfer": list(ship.DEFAULT_TRANSFER), "seed": CONFIG.train.seed}
     assert ship.reproduce("yes", default) == "tinykws train --task yes"
     with_body = {**default, "seed": CONFIG.train.seed + 1, "body": {"frozen": False}}
     assert ship.reproduce("kws12", with_body) == (

@@ -354,6 +354,13 @@ class TeacherConfig:
     running_window_hop_seconds: float = 0.5
     running_copies: int = 2
     running_share: float = 0.1  # of every epoch, when running speech is in the bank
+    # Context windows (data/context.py): each real training clip's word after another clip's word, as streams and
+    # running speech place words (a short pause between the two words, levels up to context_level_db apart).
+    context_windows: int = 2  # per real training clip
+    context_copies: int = 1  # augmented copies of each window
+    context_gap_seconds: tuple[float, float] = (0.1, 0.7)  # between the two words
+    context_level_db: float = 6.0
+    context_tail_seconds: tuple[float, float] = (0.05, 0.25)  # the window ends this long after the word
     seed: int = 77
 
 

@@ -17,7 +17,7 @@ from tinykws.config import BUILD_DIR, CONFIG, REPO_ROOT
 from tinykws.errors import TinyKwsError
 from tinykws.train.evaluate import MODELS_DIR
 from tinykws.train.int_model import IntModel
-from tinykws.train.trainer import SHIPPED_BODY, TRANSFER_PARTS, save_torch
+from tinykws.train.trainer import DEFAULT_TRANSFER, SHIPPED_BODY, save_torch
 
 
 def reproduce(task: str, recipe: dict) -> str:
@@ -29,7 +29,7 @@ def reproduce(task: str, recipe: dict) -> str:
         words += ["--body-mode", "frozen"] if recipe["body"].get("frozen") else []
     if not recipe.get("teacher", True):
         words.append("--no-teacher")
-    if "transfer" in recipe and tuple(recipe["transfer"]) != TRANSFER_PARTS:
+    if "transfer" in recipe and tuple(recipe["transfer"]) != DEFAULT_TRANSFER:
         words += ["--transfer", ",".join(recipe["transfer"]) or "none"]
     if recipe.get("seed", CONFIG.train.seed) != CONFIG.train.seed:
         words += ["--seed", str(recipe["seed"])]
