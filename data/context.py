@@ -64,8 +64,9 @@ def _faded(x: np.ndarray) -> np.ndarray:
 
 
 def context_key(clips: list[layout.Clip], tc: TeacherConfig = CONFIG.teacher) -> str:
-    h = hashlib.sha256(json.dumps([CONFIG.audio.clip_samples, tc.context_windows, list(tc.context_gap_seconds),
-                                   tc.context_level_db, list(tc.context_tail_seconds), tc.seed, 2]).encode())  # fmt: skip
+    # The trailing number is the window recipe's version: windows made by an older window() are not reused.
+    settings = [CONFIG.audio.clip_samples, tc.context_windows, list(tc.context_gap_seconds), tc.context_level_db]
+    h = hashlib.sha256(json.dumps([*settings, list(tc.context_tail_seconds), tc.seed, 2]).encode())
     for c in clips:
         h.update(f"{c.path}@{c.offset}:{c.word}\n".encode())
     return h.hexdigest()[:16]
