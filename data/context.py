@@ -63,41 +63,47 @@ def _faded(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def context_key(clips: list[layout.Clip], tc: TeacherConfig = CONFIG.teacher) -> str:
+def context_key(clips: list[layout.Clip], tc: TeacherConfig = CONFIG.teacher, before: list | None = None) -> str:
     # The trailing number is the window recipe's version: windows made by an older window() are not reused.
     settings = [CONFIG.audio.clip_samples, tc.context_windows, list(tc.context_gap_seconds), tc.context_level_db]
     h = hashlib.sha256(json.dumps([*settings, list(tc.context_tail_seconds), tc.seed, 2]).encode())
     for c in clips:
         h.update(f"{c.path}@{c.offset}:{c.word}\n".encode())
+    if before is not None:
+        h.update(b"before\n")
+        for c in before:
+            h.update(f"{c.path}@{c.offset}:{c.word}\n".encode())
     return h.hexdigest()[:16]
 
 
 def context_clips(
-    clips: list[layout.Clip], exclude: frozenset[str] = frozenset(), out_root: Path = CONTEXT_DIR,
-    tc: TeacherConfig = CONFIG.teacher, progress: bool = True,
+    clips: list[layout.Clip], exclude: frozenset[str] = frozenset(), out_root: Path | None = None,
+    tc: TeacherConfig = CONFIG.teacher, progress: bool = True, before: list[layout.Clip] | None = None,
 ) -> list[layout.Clip]:  # fmt: skip
-    """`tc.context_windows` windows per clip of `clips` (silence excluded), each after another clip's word,
-    written once under out_root; words in `exclude` are in no window at all (a custom word's real recordings).
-    The windows keep their clip's word, speaker, source and split."""
+    """`tc.context_windows` windows per clip of `clips` (silence excluded), each after the word of another clip
+    of `before` (default: of `clips`), written once under out_root; words in `exclude` are in no window at all
+    (a custom word's real recordings). The windows keep their clip's word, speaker, source and split."""
     silence = CONFIG.labels.silence_label
     pool = [c for c in clips if c.word != silence and c.word not in exclude]
-    if len(pool) < 2:
+    others = pool if before is None else [c for c in before if c.word != silence and c.word not in exclude]
+    same = before is None  # a clip never follows itself
+    if not pool or len(others) - same < 1:
         return []
-    out = out_root / context_key(pool, tc)
+    out = (CONTEXT_DIR if out_root is None else out_root) / context_key(pool, tc, None if same else others)
     rng = np.random.default_rng([tc.seed, 3])
     # The pairs are drawn up front, so they do not depend on which windows a previous run already wrote.
-    partners = [rng.integers(0, len(pool) - 1, size=tc.context_windows) for _ in pool]
+    partners = [rng.integers(0, len(others) - same, size=tc.context_windows) for _ in pool]
     result = []
     for i, c in enumerate(tqdm(pool, unit="clip", desc="context windows", file=sys.stderr, disable=not progress)):
         x = None
         for k, j in enumerate(partners[i]):
-            j = int(j) + (int(j) >= i)  # any clip but itself
+            j = int(j) + (same and int(j) >= i)
             path = out / c.word / f"{c.speaker}_nohash_{i}_{k}.wav"
             if not path.exists():
                 if x is None:
                     x = _read(c)
                 path.parent.mkdir(parents=True, exist_ok=True)
-                write_wav(path, window(x, _read(pool[j]), np.random.default_rng([tc.seed, 4, i, k]), tc))
+                write_wav(path, window(x, _read(others[j]), np.random.default_rng([tc.seed, 4, i, k]), tc))
             result.append(layout.Clip(path, c.word, c.speaker, c.source, c.split))
     return result
 

@@ -1,6 +1,7 @@
 """Context windows: a clip's word whole at the end of the window, after another clip's word; seeded, written
 once, and a custom word's recordings in no window at all."""
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -85,3 +86,19 @@ def test_an_excluded_word_is_in_no_window(tmp_path):
     for c in windows:  # nor is a "yes" the word before (its tones are 500 and 700 Hz)
         w = read_wav(c.path)
         assert _band_power(w, 500.0) + _band_power(w, 700.0) < 0.01 * (_band_power(w, 1500.0) + _band_power(w, 3000.0))
+
+
+def test_windows_after_another_list_put_its_words_before_the_clip(tmp_path):
+    clips = _clips(tmp_path)
+    takes, real = clips[:1], clips[1:3]  # a "yes" take; real "no" (1500 Hz) and "left" (3000 Hz)
+    tc = dataclasses.replace(CONFIG.teacher, context_windows=8)
+    windows = context.context_clips(takes, before=real, out_root=tmp_path / "ctx", tc=tc, progress=False)
+    assert [c.word for c in windows] == ["yes"] * 8
+    assert context.context_clips(takes, out_root=tmp_path / "ctx", progress=False) == []  # nothing to follow
+    partners = 0
+    for c in windows:
+        w = read_wav(c.path)
+        assert _band_power(w, 700.0) < 0.01 * _band_power(w, 500.0)  # the other "yes" is not in `before`
+        before = w[: context.spoken_span(w)[1] - int(0.45 * RATE)]
+        partners += _band_power(before, 1500.0) + _band_power(before, 3000.0) > 100 * _band_power(before, 500.0)
+    assert partners >= 2

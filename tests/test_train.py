@@ -316,6 +316,23 @@ def test_custom_keyword_trains_on_synthetic_positives_only(tiny_data, tmp_path, 
 
     assert keyword_mask(model.labels).tolist() == [False, True]
 
+    # The context part: the takes get windows after real people's words; no real "left" is in any window.
+    from tinykws.data import context
+
+    monkeypatch.setattr(context, "CONTEXT_DIR", tmp_path / "context")
+    heard = []
+    real_read = context._read
+    monkeypatch.setattr(context, "_read", lambda c: heard.append(c) or real_read(c))
+    ctx = Run("left", tmp_path / "run-ctx", [tiny_data], cfg=TINY, bank_dir=tmp_path / "bank", progress=False,
+              extra_roots=[words_dir], synthetic_positives=True, transfer=("context",))  # fmt: skip
+    ctx.prepare_data()
+    assert heard and not [c for c in heard if c.word == "left" and c.source == "real"]
+    assert {c.source for c in heard if c.word == "left"} == {"synth"}
+    windows = ctx.bank.sources[len(run.bank) :]
+    assert len(windows) == ctx.data_description["context_windows"] > 0
+    positive = ctx.bank.words == "left"
+    assert set(ctx.bank.sources[positive]) == {"synth"} and positive.sum() > run.bank.words.tolist().count("left")
+
 
 def test_voices_go_with_a_custom_word_only(tmp_path, capsys):
     from tinykws.cli import main

@@ -229,9 +229,15 @@ class Run:
             from tinykws.data.context import context_clips
 
             real = [c for c in train if c.source == "real"]
-            # A custom word's real recordings reach no window, not even as the tail before another word.
-            windows = context_clips(real, frozenset({self.task}) if self.synthetic_positives else frozenset(),
-                                    progress=self.progress)  # fmt: skip
+            if self.synthetic_positives:
+                # A custom word's real recordings reach no window, not even as the word before another; its
+                # synthetic takes get windows of their own, after real people's words.
+                real = [c for c in real if c.word != self.task]
+                takes = [c for part, _ in self.parts for c in part if c.word == self.task and c.source == "synth"]
+                windows = context_clips(real, progress=self.progress)
+                windows += context_clips(takes, before=real, progress=self.progress)
+            else:
+                windows = context_clips(real, progress=self.progress)
             part_cfg = dataset.with_train(self.cfg, silence_clips=0, augment_copies=tc.context_copies, seed=tc.seed + 2)
             self.parts.append((windows, part_cfg))
             self.data_description["context_windows"] = len(windows) * tc.context_copies
