@@ -41,6 +41,7 @@ RECIPES = {
     "hard": ["--no-teacher"],  # hard labels only, no teacher soft labels
     "local": ["--voices", "local"],  # positives from the local voices alone (espeak-ng, flite, festival)
     "kokoro": ["--voices", "kokoro"],  # positives from Kokoro's natural voices alone
+    "context": ["--transfer", "real,running,context"],  # + the takes and real words after real people's words
 }
 
 
