@@ -140,3 +140,14 @@ def test_the_web_block_is_what_its_script_renders_from_the_recorded_report():
     """Run `python bench/web_speed.py --readme` (it measures in headless Chromium, records and writes)."""
     rep = json.loads(web_speed.results_path("yes").read_text())
     assert readme.read_block(README, "web") == web_speed.render(rep)
+
+
+def test_make_run_trains_each_task_as_its_shipped_card_says():
+    """`make run` must rebuild the shipped models: its train flags are the ones in each model card's command."""
+    for task in ("kws12", "yes"):
+        m = re.search(rf'^\s*train {task} "([^"]*)"', MAKEFILE, re.MULTILINE)
+        assert m, f"Makefile: no `train {task} \"...\"` line in make run"
+        card = json.loads((ROOT / "models" / task / "model.json").read_text())
+        command = card["reproduce"].split("  (then")[0].split()
+        assert command[:4] == ["tinykws", "train", "--task", task]
+        assert set(m.group(1).split()) - {"--no-progress"} == set(command[4:]), task
