@@ -60,6 +60,30 @@ def test_a_padded_clip_gives_sixteen_embeddings(real_clip, embedder):
     assert np.array_equal(two[0], emb[0])
 
 
+def test_whole_clip_embeddings_equal_windows_fed_one_by_one(real_clip, embedder):
+    """The fast path feeds the model all of a clip's frames at once; the model's own contract is one 76-frame
+    window per call, as openWakeWord feeds it."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    tc = CONFIG.teacher
+    clips = np.stack([real_clip, real_clip[::-1].copy(), real_clip // 3])
+    p = tc.clip_pad_samples
+    mels = embedder.mels(np.pad(clips, ((0, 0), (p, p))))
+    one = Interpreter(model_path=str(teacher.model_files()[1]), num_threads=1)
+    one.allocate_tensors()
+    inp, outp = one.get_input_details()[0]["index"], one.get_output_details()[0]["index"]
+    for frames in (mels.shape[1], mels.shape[1] - 5, tc.window_frames + 3 * tc.step_frames + 1):
+        fast = embedder.embed_mels(mels[:, :frames])
+        windows = (frames - tc.window_frames) // tc.step_frames + 1
+        assert fast.shape == (len(clips), windows, tc.embedding_dim)
+        for i in range(len(clips)):
+            for w in range(windows):
+                s = w * tc.step_frames
+                one.set_tensor(inp, np.ascontiguousarray(mels[i : i + 1, s : s + tc.window_frames, :, None]))
+                one.invoke()
+                assert np.array_equal(fast[i, w], one.get_tensor(outp).ravel()), (frames, i, w)
+
+
 def test_cache_hit_miss_and_invalidation(tmp_path, real_clip, monkeypatch):
     calls = []
     real_embed = teacher.Embedder.embed
