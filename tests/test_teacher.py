@@ -232,3 +232,36 @@ def test_training_with_the_teacher_uses_its_soft_labels_and_caches_them(tiny_dat
     report = again.finish(result)
     assert report["recipe"] == {"teacher": True, "transfer": ["real", "running"], "seed": cfg.train.seed}
     assert report["teacher"]["val_real"]["n"] == report["val_real"]["int8"]["n"]
+
+
+def test_stream_views_are_shifted_quieter_copies_the_teacher_alone_labels(tiny_data, tmp_path, monkeypatch):
+    from test_train import TINY
+
+    from tinykws.data.augment import rms
+    from tinykws.train.trainer import Run
+
+    cfg = dataclasses.replace(TINY, teacher=dataclasses.replace(TINY.teacher, stream_copies=2, head_epochs=2))
+    head_rows = []
+    real_train_head = teacher.train_head
+    monkeypatch.setattr(teacher, "train_head", lambda emb, *a, **k: head_rows.append(len(emb)) or real_train_head(
+        emb, *a, **k))  # fmt: skip
+    run = Run("yes", tmp_path / "run", [tiny_data], cfg=cfg, bank_dir=tmp_path / "bank", progress=False,
+              teacher=True, transfer=("stream",))  # fmt: skip
+    run.prepare_data()
+    real_train = [c for c in layout.scan(tiny_data) if c.split == "train" and c.source == "real"]
+    views = run.stream_rows
+    assert views.sum() == len(real_train) * 2 == run.data_description["stream_views"]
+    assert np.all(views[-views.sum() :]), "the views are the last part of the bank"
+    # A view may have cut its word: its hard label carries no weight, and the teacher's head never learns from it.
+    assert np.array_equal(run.hard_weight == 0, views)
+    assert head_rows == [len(run.bank) - views.sum()]
+    # The views are the part's own augmentation: shifted further and quieter than the main bank's copies.
+    part_clips, part_cfg = run.parts[-1]
+    assert part_cfg.augment.time_shift_ms == cfg.teacher.stream_shift_ms > cfg.augment.time_shift_ms
+    paths, offsets = [str(c.path) for c in part_clips], [c.offset for c in part_clips]
+    roots = [str(tiny_data)]
+    idx = list(range(len(paths)))
+    quiet = dataset.augmented_audio(paths, offsets, idx, roots, 1, 1, part_cfg.augment)
+    usual = dataset.augmented_audio(paths, offsets, idx, roots, 1, 1, cfg.augment)
+    level = 20 * np.log10(np.mean([rms(q) for q in quiet]) / np.mean([rms(u) for u in usual]))
+    assert level < -6, level

@@ -361,6 +361,14 @@ class TeacherConfig:
     context_gap_seconds: tuple[float, float] = (0.1, 0.7)  # between the two words
     context_level_db: float = 6.0
     context_tail_seconds: tuple[float, float] = (0.05, 0.25)  # the window ends this long after the word
+    # Stream views (`--transfer ...,stream`): more copies of every real training clip as a listening device's
+    # hops meet it: shifted up to stream_shift_ms, so a hop sees the word's start or end alone, and quieter
+    # (a stream sets speech to -32..-18 dBFS, often below a clip's own level). A real "no" said quietly scored
+    # like a "yes" at some hops though never as a whole clip; the teacher labels these views alone (a cut word
+    # has no trusted hard label) and its head never trains on them.
+    stream_copies: int = 3
+    stream_shift_ms: float = 500.0
+    stream_gain_db_range: tuple[float, float] = (-24.0, 0.0)
     seed: int = 77
 
 

@@ -24,7 +24,7 @@ import numpy as np
 from tqdm import tqdm
 
 from tinykws.atomic import atomic_path
-from tinykws.config import BUILD_DIR, CONFIG, SHARED_DATA_DIR, TinyKwsConfig
+from tinykws.config import BUILD_DIR, CONFIG, SHARED_DATA_DIR, AugmentConfig, TinyKwsConfig
 from tinykws.data import layout
 from tinykws.data.augment import Augmenter
 from tinykws.data.wav import fit_clip, read_wav
@@ -83,9 +83,13 @@ def bank_key(clips: list[layout.Clip], cfg: TinyKwsConfig) -> str:
 
 
 @lru_cache(maxsize=2)
-def _augmenter(noise_roots: tuple[str, ...]) -> Augmenter:
-    # One per worker process: every shard would otherwise read the same noise recordings again.
-    return Augmenter(load_noises([Path(r) for r in noise_roots]))
+def _noises(noise_roots: tuple[str, ...]) -> list[np.ndarray]:
+    # One read per worker process: every shard would otherwise read the same noise recordings again.
+    return load_noises([Path(r) for r in noise_roots])
+
+
+def _augmenter(noise_roots: tuple[str, ...], augment: AugmentConfig = CONFIG.augment) -> Augmenter:
+    return Augmenter(_noises(noise_roots), augment)
 
 
 @lru_cache(maxsize=4)
@@ -100,11 +104,12 @@ def read_clip(path: str | os.PathLike, offset: int = 0) -> np.ndarray:
 
 
 def augmented_audio(
-    paths: list[str], offsets: list[int], indices: list[int], noise_roots: list[str], seed: int, copies: int
-) -> np.ndarray:
-    """(len(paths) * copies, samples) int16: the augmented copies a bank holds, a pure function of the seeds, so
-    the teacher can hear exactly the audio whose features the student sees."""
-    aug = _augmenter(tuple(noise_roots))
+    paths: list[str], offsets: list[int], indices: list[int], noise_roots: list[str], seed: int, copies: int,
+    augment: AugmentConfig = CONFIG.augment,
+) -> np.ndarray:  # fmt: skip
+    """(len(paths) * copies, samples) int16: the augmented copies a bank holds, a pure function of the seeds (and
+    of the part's `augment`), so the teacher can hear exactly the audio whose features the student sees."""
+    aug = _augmenter(tuple(noise_roots), augment)
     audio = []
     for path, offset, idx in zip(paths, offsets, indices, strict=True):
         clip = read_clip(path, offset)
@@ -120,9 +125,10 @@ def silence_audio(start: int, count: int, noise_roots: list[str], seed: int) -> 
 
 
 def _augment_shard(
-    paths: list[str], offsets: list[int], indices: list[int], noise_roots: list[str], seed: int, copies: int
-) -> np.ndarray:
-    audio = augmented_audio(paths, offsets, indices, noise_roots, seed, copies)
+    paths: list[str], offsets: list[int], indices: list[int], noise_roots: list[str], seed: int, copies: int,
+    augment: AugmentConfig,
+) -> np.ndarray:  # fmt: skip
+    audio = augmented_audio(paths, offsets, indices, noise_roots, seed, copies, augment)
     return mfcc.mfcc(audio).reshape(len(paths), copies, -1, CONFIG.features.num_mfcc)
 
 
@@ -187,7 +193,8 @@ def build_bank(
             if kind == "clips":
                 part = clips[s : s + cnt]
                 paths, offsets = [str(c.path) for c in part], [c.offset for c in part]
-                f = pool.submit(_augment_shard, paths, offsets, list(range(s, s + cnt)), roots, seed, copies)
+                idx = list(range(s, s + cnt))
+                f = pool.submit(_augment_shard, paths, offsets, idx, roots, seed, copies, cfg.augment)
             else:
                 f = pool.submit(_silence_shard, s, cnt, roots, seed)
             futs[f] = (i, cnt)

@@ -30,7 +30,7 @@ import numpy as np
 from tqdm import tqdm
 
 from tinykws.atomic import atomic_path
-from tinykws.config import BUILD_DIR, CONFIG, TeacherConfig, TinyKwsConfig
+from tinykws.config import BUILD_DIR, CONFIG, AugmentConfig, TeacherConfig, TinyKwsConfig
 from tinykws.data import layout
 from tinykws.errors import TinyKwsError
 from tinykws.features.corpus import ignore_ctrl_c
@@ -211,12 +211,13 @@ class EmbeddingCache:
 
 def _embed_shard(
     kind: str, start: int, paths: list[str], offsets: list[int], noise_roots: list[str], seed: int, copies: int,
-    augment: bool, cache_dir: str, count: int,
+    augment: bool, cache_dir: str, count: int, augment_cfg: AugmentConfig = CONFIG.augment,
 ) -> np.ndarray:  # fmt: skip
     if kind == "silence":
         audio = dataset.silence_audio(start, count, noise_roots, seed)
     elif augment:
-        audio = dataset.augmented_audio(paths, offsets, list(range(start, start + count)), noise_roots, seed, copies)
+        indices = list(range(start, start + count))
+        audio = dataset.augmented_audio(paths, offsets, indices, noise_roots, seed, copies, augment_cfg)
     else:
         audio = np.stack([dataset.read_clip(p, o) for p, o in zip(paths, offsets, strict=True)])
     return EmbeddingCache(Path(cache_dir)).embed(audio)
@@ -249,7 +250,8 @@ def embeddings(
         for i, (kind, s, cnt) in enumerate(shards):
             part = clips[s : s + cnt] if kind == "clips" else []
             args = (kind, s, [str(c.path) for c in part], [c.offset for c in part], roots, seed, copies, augment)
-            futs[pool.submit(_embed_shard, *args, str(cache_dir), cnt)] = (i, cnt * (rows_per_clip if part else 1))
+            rows = cnt * (rows_per_clip if part else 1)
+            futs[pool.submit(_embed_shard, *args, str(cache_dir), cnt, cfg.augment)] = (i, rows)
 
         def done(shard: tuple[int, int], result: np.ndarray) -> None:
             parts[shard[0]] = result

@@ -33,7 +33,7 @@ DEFAULT_RUNS = BUILD_DIR / "runs"
 # The transfer set beyond the main bank (TeacherConfig says how much): extra copies of the real clips, windows of
 # running speech, and windows where a real clip's word follows another's (data/context.py); the default leaves
 # context out until it is measured to help.
-TRANSFER_PARTS = ("real", "running", "context")
+TRANSFER_PARTS = ("real", "running", "context", "stream")
 DEFAULT_TRANSFER = ("real", "running")
 FEATURES_NPZ = BUILD_DIR / "features" / "corpus.npz"
 KEYWORD_SYNTH_DIR = BUILD_DIR / "data" / "synth-keywords"  # custom wake words not in the main synthetic corpus
@@ -241,10 +241,26 @@ class Run:
             part_cfg = dataset.with_train(self.cfg, silence_clips=0, augment_copies=tc.context_copies, seed=tc.seed + 2)
             self.parts.append((windows, part_cfg))
             self.data_description["context_windows"] = len(windows) * tc.context_copies
+        stream_part = None
+        if "stream" in self.transfer:
+            real = [c for c in train if c.source == "real"]
+            if self.synthetic_positives:
+                real = [c for c in real if c.word != self.task]
+            aug = dataclasses.replace(
+                self.cfg.augment, time_shift_ms=tc.stream_shift_ms, gain_db_range=tc.stream_gain_db_range
+            )
+            part_cfg = dataset.with_train(
+                dataclasses.replace(self.cfg, augment=aug), silence_clips=0, augment_copies=tc.stream_copies,
+                seed=tc.seed + 3,
+            )  # fmt: skip
+            stream_part = len(self.parts)
+            self.parts.append((real, part_cfg))
+            self.data_description["stream_views"] = len(real) * tc.stream_copies
         banks = [
             dataset.build_bank(c, self.roots, pc, bank_dir=self.bank_dir, progress=self.progress)
             for c, pc in self.parts
         ]
+        part_of_row = np.concatenate([np.full(len(b), i) for i, b in enumerate(banks)])
         self.bank = banks[0]
         for b in banks[1:]:
             self.bank = dataset.concat_banks(self.bank, b)
@@ -252,10 +268,13 @@ class Run:
         if self.synthetic_positives:
             self.keep = ~((self.bank.sources == "real") & (self.bank.words == self.task))
             self.bank = self.bank.select(self.keep)
+        part_of_row = part_of_row[self.keep]
         self.bank_labels = dataset.labels_for(self.bank.words, self.task)
-        # Windows of running speech may hold any word: with a teacher they are its to label (hard weight 0).
-        running_rows = self.bank.sources == "running"
-        self.hard_weight = np.where(running_rows & self.teacher, 0.0, 1.0).astype(np.float32)
+        # Windows of running speech may hold any word, and a stream view may have cut its word: with a teacher
+        # they are its to label (hard weight 0).
+        self.stream_rows = part_of_row == stream_part
+        teacher_only = (self.bank.sources == "running") | self.stream_rows
+        self.hard_weight = np.where(teacher_only & self.teacher, 0.0, 1.0).astype(np.float32)
         self.val = {}
         for source in ("real", "synth"):
             part = [c for c in clips if c.split == "validation" and c.source == source]
@@ -286,7 +305,9 @@ class Run:
         parts = [teacher.embeddings(c, self.roots, pc, progress=self.progress) for c, pc in self.parts]
         emb = np.concatenate(parts)[self.keep]
         # kws12: running speech is no class (a window may say "on" or "no"); for a wake word it is a negative.
+        # A stream view may have cut its word: the head learns from neither.
         trusted = (self.bank.sources != "running") if self.task == layout.KWS12 else np.ones(len(emb), bool)
+        trusted &= ~self.stream_rows
         rows = np.nonzero(trusted)[0]
         sub, labels = self.bank.select(rows), self.bank_labels[rows]
         head = teacher.train_head(
@@ -617,7 +638,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PARTS",
         help="audio added to the bank for the teacher to label, comma-separated: real (more augmented copies of "
         "the real clips), running (windows of running speech), context (a real clip's word after another's tail, "
-        "as in a stream), or none; default: real,running",
+        "as in a stream), stream (more real clips shifted up to 0.5 s and quieter, as a stream's hops meet them), "
+        "or none; default: real,running",
     )
     parser.add_argument(
         "--running-speech",
