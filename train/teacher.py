@@ -211,7 +211,7 @@ class EmbeddingCache:
 
 def _embed_shard(
     kind: str, start: int, paths: list[str], offsets: list[int], noise_roots: list[str], seed: int, copies: int,
-    augment: bool, cache_dir: str, count: int, augment_cfg: AugmentConfig = CONFIG.augment,
+    augment: bool, cache_dir: str, count: int, augment_cfg: AugmentConfig,
 ) -> np.ndarray:  # fmt: skip
     if kind == "silence":
         audio = dataset.silence_audio(start, count, noise_roots, seed)

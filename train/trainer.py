@@ -214,8 +214,11 @@ class Run:
         if extra:
             self.parts.append(([c for c in extra if c.split == "train"], dataset.with_train(self.cfg, silence_clips=0)))
         tc = self.cfg.teacher
+        real = [c for c in train if c.source == "real"]
+        # A custom word's real recordings reach no window or view, not even as the word before another (the
+        # bank drops their own rows below).
+        real_others = [c for c in real if c.word != self.task] if self.synthetic_positives else real
         if "real" in self.transfer:
-            real = [c for c in train if c.source == "real"]
             self.parts.append(
                 (real, dataset.with_train(self.cfg, silence_clips=0, augment_copies=tc.extra_real_copies, seed=tc.seed))
             )
@@ -228,24 +231,16 @@ class Run:
         if "context" in self.transfer:
             from tinykws.data.context import context_clips
 
-            real = [c for c in train if c.source == "real"]
+            windows = context_clips(real_others, progress=self.progress)
             if self.synthetic_positives:
-                # A custom word's real recordings reach no window, not even as the word before another; its
-                # synthetic takes get windows of their own, after real people's words.
-                real = [c for c in real if c.word != self.task]
+                # The word's synthetic takes get windows of their own, after real people's words.
                 takes = [c for part, _ in self.parts for c in part if c.word == self.task and c.source == "synth"]
-                windows = context_clips(real, progress=self.progress)
-                windows += context_clips(takes, before=real, progress=self.progress)
-            else:
-                windows = context_clips(real, progress=self.progress)
+                windows += context_clips(takes, before=real_others, progress=self.progress)
             part_cfg = dataset.with_train(self.cfg, silence_clips=0, augment_copies=tc.context_copies, seed=tc.seed + 2)
             self.parts.append((windows, part_cfg))
             self.data_description["context_windows"] = len(windows) * tc.context_copies
-        stream_part = None
+        stream_part = -1  # no part
         if "stream" in self.transfer:
-            real = [c for c in train if c.source == "real"]
-            if self.synthetic_positives:
-                real = [c for c in real if c.word != self.task]
             aug = dataclasses.replace(
                 self.cfg.augment, time_shift_ms=tc.stream_shift_ms, gain_db_range=tc.stream_gain_db_range
             )
@@ -254,8 +249,8 @@ class Run:
                 seed=tc.seed + 3,
             )  # fmt: skip
             stream_part = len(self.parts)
-            self.parts.append((real, part_cfg))
-            self.data_description["stream_views"] = len(real) * tc.stream_copies
+            self.parts.append((real_others, part_cfg))
+            self.data_description["stream_views"] = len(real_others) * tc.stream_copies
         banks = [
             dataset.build_bank(c, self.roots, pc, bank_dir=self.bank_dir, progress=self.progress)
             for c, pc in self.parts
