@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from tinykws.config import CONFIG, SHARED_DATA_DIR
 from tinykws.data import layout
@@ -54,10 +53,7 @@ def main(runs: list[str]) -> int:
             return logits[:, 1].astype(np.float64) - logits[:, 0]
 
         s_pos, s_neg = margin(model.run_batch(pos_feats)), margin(model.run_batch(neg_feats))
-        state = torch.load(run / "teacher_head.pt", weights_only=False)
-        head = teacher.make_head(state["windows"], len(state["labels"]))
-        head.load_state_dict(state["state"])
-        head.eval()
+        head, _ = teacher.load_head(run / "teacher_head.pt")
         t_pos = margin(teacher.head_logits(head, emb.embed(pos_audio)))
         t_neg = margin(teacher.head_logits(head, neg_emb))
         row = {"run": str(run), "word": word, "positives": len(pos_audio), "negatives": len(neg_audio)}

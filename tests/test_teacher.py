@@ -84,6 +84,41 @@ def test_whole_clip_embeddings_equal_windows_fed_one_by_one(real_clip, embedder)
                 assert np.array_equal(fast[i, w], one.get_tensor(outp).ravel()), (frames, i, w)
 
 
+def test_a_clip_inside_a_stream_gives_its_own_embeddings_dated_at_its_end(real_clip, embedder):
+    """The streamed teacher (bench/teacher_stream.py) runs as openWakeWord does live: a clip padded as for
+    training and placed on the 80 ms chunk grid of a stream gets exactly its clip embeddings there, whatever
+    surrounds it, and the head's output on them is dated at the clip's last sample, where the student's own
+    1 s window would fire."""
+    tc = CONFIG.teacher
+    p, k = tc.clip_pad_samples, 5
+    rng = np.random.default_rng(3)
+    stream = rng.integers(-2000, 2000, k * tc.mel_hop_samples + len(real_clip) + 2 * p + 7000).astype(np.int16)
+    stream[k * tc.mel_hop_samples : k * tc.mel_hop_samples + len(real_clip) + 2 * p] = np.pad(real_clip, (p, p))
+    whole = teacher.stream_embeddings(embedder, stream)
+    assert len(whole) == teacher.stream_embedding_count(len(stream))
+    assert np.array_equal(whole[k : k + 16], embedder.embed(real_clip[None])[0])
+    # Split anywhere, computed from only the samples each part needs, and joined: the same embeddings.
+    parts = [teacher.stream_embeddings(embedder, stream, a, b - a) for a, b in ((0, 3), (3, 11), (11, len(whole)))]
+    assert np.array_equal(np.concatenate(parts), whole)
+    with pytest.raises(ValueError):
+        teacher.stream_embeddings(embedder, stream, 2, len(whole))
+
+    # Window i covers embeddings i .. i + 15; window k is the clip's, dated at the clip's end.
+    windows = 16
+    clip_end = k * tc.mel_hop_samples + p + len(real_clip)
+    assert teacher.window_ready_sample(k, windows) - p == clip_end
+    logits = np.stack([np.arange(len(whole) - windows + 1) * 0.25, -np.arange(len(whole) - windows + 1) * 0.5], 1)
+    ends = np.array([clip_end - 1, clip_end, clip_end + 1279, clip_end + 1280, 10])
+    got = teacher.hop_logits(logits, windows, ends, np.array([False, True]), scale=16.0)
+    assert got.dtype == np.int8
+    # Before the clip's window is dated, the one before it; from its end, its own; 80 ms later, the next one.
+    assert got[:4, 0].tolist() == [(k - 1) * 4, k * 4, k * 4, (k + 1) * 4]
+    assert got[:4, 1].tolist() == [-(k - 1) * 8, -k * 8, -k * 8, -(k + 1) * 8]
+    assert got[4].tolist() == [127, -128]  # no output yet: the keyword cannot fire
+    big = teacher.hop_logits(logits * 100, windows, ends[:1], np.array([False, True]), scale=16.0)
+    assert big[0].tolist() == [127, -128]  # clipped to int8
+
+
 def test_cache_hit_miss_and_invalidation(tmp_path, real_clip, monkeypatch):
     calls = []
     real_embed = teacher.Embedder.embed

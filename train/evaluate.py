@@ -53,27 +53,15 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _teacher_scores(args: argparse.Namespace, clips: list[layout.Clip]) -> tuple[np.ndarray, Path, tuple[str, ...]]:
     """Logits of the teacher head on the clean clips, its path and labels (imported only here: training side)."""
-    import torch
-
     from tinykws.train import teacher
 
     head_path = args.teacher
     if head_path == Path():
         beside = args.model.parent / "teacher_head.pt" if args.model else None
         head_path = beside if beside and beside.exists() else BUILD_DIR / "runs" / args.task / "teacher_head.pt"
-    if not head_path.exists():
-        raise TinyKwsError(f"{head_path}: no teacher head; `tinykws train --task {args.task}` trains one")
-    try:
-        state = torch.load(head_path, weights_only=False)
-        head = teacher.make_head(state["windows"], len(state["labels"]))
-        head.load_state_dict(state["state"])
-    except Exception as e:
-        raise TinyKwsError(f"{head_path}: not a teacher head ({type(e).__name__})") from None
-    if tuple(state["labels"]) != layout.task_labels(args.task):
-        raise TinyKwsError(f"{head_path}: head is for labels {list(state['labels'])}, not task {args.task}")
-    head.eval()
+    head, labels = teacher.load_head(head_path, args.task)
     emb = teacher.embeddings(clips, [args.data], augment=False, desc="teacher embeddings")
-    return teacher.head_logits(head, emb), head_path, tuple(state["labels"])
+    return teacher.head_logits(head, emb), head_path, labels
 
 
 def run_eval(args: argparse.Namespace) -> int:

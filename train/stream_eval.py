@@ -463,15 +463,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true")
 
 
-def run(args: argparse.Namespace, engines: Mapping[str, EngineFactory]) -> int:
-    """The command; `engines` maps each `--engine` choice to its engine class."""
-    from tinykws.train.evaluate import load_model
-
-    if args.hours < 0:
-        raise TinyKwsError(f"--hours must be >= 0, got {args.hours}")
-    if args.apply and args.no_tune:
-        raise TinyKwsError("--apply writes the tuned detector: it cannot go with --no-tune")
-    model, path = load_model(args.task, args.model)
+def streams_for(args: argparse.Namespace) -> tuple[list[streams.Stream], list[Path]]:
+    """The streams the command's arguments ask for (--task, --data, --split, --hours, --positives,
+    --running-speech), and the clip folders they came from."""
     roots = args.data or [SHARED_DATA_DIR / "speech_commands_test_set_v0.02"]
     try:
         if args.positives is not None:
@@ -490,6 +484,19 @@ def run(args: argparse.Namespace, engines: Mapping[str, EngineFactory]) -> int:
             file=sys.stderr,
         )
         built = build_streams(roots, args.split, args.task, args.hours)
+    return built, roots
+
+
+def run(args: argparse.Namespace, engines: Mapping[str, EngineFactory]) -> int:
+    """The command; `engines` maps each `--engine` choice to its engine class."""
+    from tinykws.train.evaluate import load_model
+
+    if args.hours < 0:
+        raise TinyKwsError(f"--hours must be >= 0, got {args.hours}")
+    if args.apply and args.no_tune:
+        raise TinyKwsError("--apply writes the tuned detector: it cannot go with --no-tune")
+    model, path = load_model(args.task, args.model)
+    built, roots = streams_for(args)
     recorded = []
     for s in built:
         logits = stream_logits(model, s.audio, engines[args.engine], not args.no_progress, desc=s.name)

@@ -335,3 +335,100 @@ def head_logits(head: nn.Module, emb: np.ndarray, batch: int = 4096) -> np.ndarr
         for i in range(0, len(emb), batch):
             out.append(head(torch.from_numpy(emb[i : i + batch].astype(np.float32))).numpy())
     return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+
+
+def load_head(path: Path, task: str | None = None) -> tuple[nn.Module, tuple[str, ...]]:
+    """A teacher head saved by the trainer (`teacher_head.pt`) in eval mode, and its labels; one line if the file
+    is not one, or (with `task`) is another task's."""
+    import torch
+
+    if not Path(path).exists():
+        raise TinyKwsError(f"{path}: no teacher head; `tinykws train` writes one into its run folder")
+    try:
+        state = torch.load(path, weights_only=False)
+        head = make_head(state["windows"], len(state["labels"]))
+        head.load_state_dict(state["state"])
+    except Exception as e:
+        raise TinyKwsError(f"{path}: not a teacher head ({type(e).__name__})") from None
+    labels = tuple(state["labels"])
+    if task is not None and labels != layout.task_labels(task):
+        raise TinyKwsError(f"{path}: head is for labels {list(labels)}, not task {task}")
+    head.eval()
+    return head, labels
+
+
+# --- the teacher on a stream, as openWakeWord runs it live ------------------------------------------------------
+
+
+def stream_embedding_count(num_samples: int, tc: TeacherConfig = CONFIG.teacher) -> int:
+    """How many embeddings a stream of `num_samples` gives (whole mel chunks, whole embedding windows)."""
+    chunks = max(0, (num_samples - tc.mel_chunk_samples) // tc.mel_hop_samples + 1)
+    frames = chunks * (tc.mel_hop_samples // tc.mel_frame_hop_samples)
+    return max(0, (frames - tc.window_frames) // tc.step_frames + 1)
+
+
+def stream_embeddings(
+    embedder: Embedder, audio: np.ndarray, first: int = 0, count: int | None = None, windows_per_call: int = 512
+) -> np.ndarray:
+    """(count, 96): embeddings first .. first + count - 1 of a long int16 stream, as openWakeWord computes them
+    live (a mel chunk every `mel_hop_samples` from sample 0, an embedding every `step_frames` frames), from only
+    the samples they need, so a long stream can be split across processes and joined exactly (tested). A clip
+    padded as `embed` pads it and placed at a multiple of `mel_hop_samples` gives the same embeddings inside a
+    stream as alone (tested)."""
+    tc = embedder.tc
+    if tc.step_frames * tc.mel_frame_hop_samples != tc.mel_hop_samples:
+        raise ValueError("stream embeddings assume one embedding step per mel chunk")
+    total = stream_embedding_count(len(audio), tc)
+    count = total - first if count is None else count
+    if not 0 <= first <= first + count <= total:
+        raise ValueError(f"embeddings {first} .. {first + count} of a stream that has {total}")
+    if count == 0:
+        return np.zeros((0, tc.embedding_dim), np.float32)
+    # Embedding j reads the mel frames of chunks j .. j + 9: samples from j * hop on (step_frames = one chunk).
+    start = first * tc.mel_hop_samples
+    end = int(window_ready_sample(first + count - 1, 1, tc))
+    mels = embedder.mels(np.asarray(audio[start:end], np.int16)[None])[0]
+    out = np.empty((count, tc.embedding_dim), np.float32)
+    for s in range(0, count, windows_per_call):
+        k = min(windows_per_call, count - s)
+        seg = mels[s * tc.step_frames : s * tc.step_frames + tc.window_frames + (k - 1) * tc.step_frames]
+        out[s : s + k] = embedder.embed_mels(seg[None])[0]
+    return out
+
+
+def stream_window_logits(head: nn.Module, emb: np.ndarray, windows: int, batch: int = 4096) -> np.ndarray:
+    """(W - windows + 1, classes) float32: the head on every run of `windows` consecutive stream embeddings."""
+    if len(emb) < windows:
+        return np.zeros((0, 0), np.float32)
+    runs = np.lib.stride_tricks.sliding_window_view(emb, (windows, emb.shape[1]))[:, 0]
+    return head_logits(head, runs, batch)
+
+
+def window_ready_sample(i: int | np.ndarray, windows: int, tc: TeacherConfig = CONFIG.teacher) -> int | np.ndarray:
+    """Stream sample at which the head's output `i` (embeddings i .. i + windows - 1) can first be computed: the
+    end of the mel chunk that holds the last frame of its last embedding."""
+    last_frame = (np.asarray(i) + windows - 1) * tc.step_frames + tc.window_frames - 1
+    chunk = last_frame // (tc.mel_hop_samples // tc.mel_frame_hop_samples)
+    return chunk * tc.mel_hop_samples + tc.mel_chunk_samples
+
+
+def hop_logits(
+    window_logits: np.ndarray,
+    windows: int,
+    hop_end_samples: np.ndarray,
+    keywords: np.ndarray,
+    scale: float,
+    tc: TeacherConfig = CONFIG.teacher,
+) -> np.ndarray:
+    """The teacher's outputs as the student's per-hop int8 logits, so the student's detector and scoring replay
+    them unchanged: at each hop (ending at `hop_end_samples`), the newest output, `round(logit * scale)` clipped to
+    int8. Each output is dated `clip_pad_samples` before it is ready: the head learnt 1 s clips followed by that
+    much padding, so this is when a clip-sized window holding the word ends, the time the student's own window
+    would fire. Before the first output the keywords get -128 and the rest 127 (nothing fires)."""
+    ready = window_ready_sample(np.arange(len(window_logits)), windows, tc) - tc.clip_pad_samples
+    newest = np.searchsorted(ready, hop_end_samples, side="right") - 1
+    q = np.clip(np.rint(window_logits.astype(np.float64) * scale), -128, 127).astype(np.int8)
+    out = np.where(keywords, np.int8(-128), np.int8(127))[None].repeat(len(hop_end_samples), axis=0)
+    got = newest >= 0
+    out[got] = q[newest[got]]
+    return out
