@@ -17,7 +17,8 @@ import torch
 
 from tinykws.config import CONFIG
 from tinykws.data import layout
-from tinykws.data.wav import read_wav
+from tinykws.data.wav import read_wav, write_wav
+from tinykws.errors import TinyKwsError
 from tinykws.train import dataset, teacher
 from tinykws.train.distill import distillation_loss
 
@@ -284,7 +285,7 @@ def test_stream_views_are_shifted_quieter_copies_the_teacher_alone_labels(tiny_d
               teacher=True, transfer=("stream",))  # fmt: skip
     run.prepare_data()
     real_train = [c for c in layout.scan(tiny_data) if c.split == "train" and c.source == "real"]
-    views = run.stream_rows
+    views = run.teacher_part_rows
     assert views.sum() == len(real_train) * 2 == run.data_description["stream_views"]
     assert np.all(views[-views.sum() :]), "the views are the last part of the bank"
     # A view may have cut its word: its hard label carries no weight, and the teacher's head never learns from it.
@@ -300,3 +301,35 @@ def test_stream_views_are_shifted_quieter_copies_the_teacher_alone_labels(tiny_d
     usual = dataset.augmented_audio(paths, offsets, idx, roots, 1, 1, cfg.augment)
     level = 20 * np.log10(np.mean([rms(q) for q in quiet]) / np.mean([rms(u) for u in usual]))
     assert level < -6, level
+
+
+def test_mined_windows_are_labelled_by_the_teacher_alone(tiny_data, tmp_path, monkeypatch):
+    """`--transfer ...,mined` reads the windows bench/mine_windows.py wrote; their folder ("yes" / "not_yes") only
+    steers the sampler: a window around a wake word may hold part of it, so the hard label carries no weight and
+    the teacher head never trains on them. Without mined windows the part is one clear error."""
+    from test_train import TINY
+
+    from tinykws.train import trainer
+    from tinykws.train.trainer import Run
+
+    cfg = dataclasses.replace(TINY, teacher=dataclasses.replace(TINY.teacher, head_epochs=2))
+    monkeypatch.setattr(trainer, "MINED_DIR", tmp_path / "mined")
+    kw = dict(cfg=cfg, bank_dir=tmp_path / "bank", progress=False, teacher=True, transfer=("mined",))
+    with pytest.raises(TinyKwsError, match="no windows in"):
+        Run("yes", tmp_path / "run0", [tiny_data], **kw).prepare_data()
+
+    sources = [c.path for c in layout.scan(tiny_data) if c.split == "validation"][:5]
+    for i, src in enumerate(sources):
+        write_wav(tmp_path / "mined" / "yes" / ("yes" if i < 2 else "not_yes") / f"h0_nohash_{i}.wav", read_wav(src))
+    head_rows = []
+    real_train_head = teacher.train_head
+    monkeypatch.setattr(teacher, "train_head", lambda emb, *a, **k: head_rows.append(len(emb)) or real_train_head(
+        emb, *a, **k))  # fmt: skip
+    run = Run("yes", tmp_path / "run", [tiny_data], **kw)
+    run.prepare_data()
+    mined = run.teacher_part_rows
+    assert mined.sum() == len(sources) == run.data_description["mined_windows"]
+    assert np.all(mined[-len(sources) :]), "the windows are the last part of the bank"
+    assert sorted(run.bank_labels[mined].tolist()) == [0, 0, 0, 1, 1]  # the folder's class, for the sampler
+    assert np.array_equal(run.hard_weight == 0, mined)
+    assert head_rows == [len(run.bank) - len(sources)]

@@ -33,7 +33,7 @@ DEFAULT_RUNS = BUILD_DIR / "runs"
 # The transfer set beyond the main bank (TeacherConfig says how much): extra copies of the real clips, windows of
 # running speech, and windows where a real clip's word follows another's (data/context.py); the default leaves
 # context out until it is measured to help.
-TRANSFER_PARTS = ("real", "running", "context", "stream")
+TRANSFER_PARTS = ("real", "running", "context", "stream", "mined")
 DEFAULT_TRANSFER = ("real", "running")
 FEATURES_NPZ = BUILD_DIR / "features" / "corpus.npz"
 KEYWORD_SYNTH_DIR = BUILD_DIR / "data" / "synth-keywords"  # custom wake words not in the main synthetic corpus
@@ -239,7 +239,7 @@ class Run:
             part_cfg = dataset.with_train(self.cfg, silence_clips=0, augment_copies=tc.context_copies, seed=tc.seed + 2)
             self.parts.append((windows, part_cfg))
             self.data_description["context_windows"] = len(windows) * tc.context_copies
-        stream_part = -1  # no part
+        teacher_parts = []  # parts whose rows only the teacher labels
         if "stream" in self.transfer:
             aug = dataclasses.replace(
                 self.cfg.augment, time_shift_ms=tc.stream_shift_ms, gain_db_range=tc.stream_gain_db_range
@@ -248,9 +248,20 @@ class Run:
                 dataclasses.replace(self.cfg, augment=aug), silence_clips=0, augment_copies=tc.stream_copies,
                 seed=tc.seed + 3,
             )  # fmt: skip
-            stream_part = len(self.parts)
+            teacher_parts.append(len(self.parts))
             self.parts.append((real_others, part_cfg))
             self.data_description["stream_views"] = len(real_others) * tc.stream_copies
+        if "mined" in self.transfer:
+            if self.synthetic_positives:
+                raise TinyKwsError(
+                    "--transfer mined: the windows hold real recordings of the word, which a word learnt from text "
+                    "(--keyword) never trains on"
+                )
+            mined = mined_clips(self.task)
+            part_cfg = dataset.with_train(self.cfg, silence_clips=0, augment_copies=1, seed=tc.seed + 4)
+            teacher_parts.append(len(self.parts))
+            self.parts.append((mined, part_cfg))
+            self.data_description["mined_windows"] = len(mined)
         banks = [
             dataset.build_bank(c, self.roots, pc, bank_dir=self.bank_dir, progress=self.progress)
             for c, pc in self.parts
@@ -265,10 +276,10 @@ class Run:
             self.bank = self.bank.select(self.keep)
         part_of_row = part_of_row[self.keep]
         self.bank_labels = dataset.labels_for(self.bank.words, self.task)
-        # Windows of running speech may hold any word, and a stream view may have cut its word: with a teacher
-        # they are its to label (hard weight 0).
-        self.stream_rows = part_of_row == stream_part
-        teacher_only = (self.bank.sources == "running") | self.stream_rows
+        # Windows of running speech may hold any word, and a stream view or a mined window may have cut its word:
+        # with a teacher they are its to label (hard weight 0).
+        self.teacher_part_rows = np.isin(part_of_row, teacher_parts)
+        teacher_only = (self.bank.sources == "running") | self.teacher_part_rows
         self.hard_weight = np.where(teacher_only & self.teacher, 0.0, 1.0).astype(np.float32)
         self.val = {}
         for source in ("real", "synth"):
@@ -302,7 +313,7 @@ class Run:
         # kws12: running speech is no class (a window may say "on" or "no"); for a wake word it is a negative.
         # A stream view may have cut its word: the head learns from neither.
         trusted = (self.bank.sources != "running") if self.task == layout.KWS12 else np.ones(len(emb), bool)
-        trusted &= ~self.stream_rows
+        trusted &= ~self.teacher_part_rows
         rows = np.nonzero(trusted)[0]
         sub, labels = self.bank.select(rows), self.bank_labels[rows]
         head = teacher.train_head(
@@ -634,7 +645,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="audio added to the bank for the teacher to label, comma-separated: real (more augmented copies of "
         "the real clips), running (windows of running speech), context (a real clip's word after another's tail, "
         "as in a stream), stream (more real clips shifted up to 0.5 s and quieter, as a stream's hops meet them), "
-        "or none; default: real,running",
+        "mined (windows of training-speaker streams, bench/mine_windows.py), or none; default: real,running",
     )
     parser.add_argument(
         "--running-speech",
@@ -754,6 +765,22 @@ def keyword_roots(task: str, roots: list[Path], progress: bool, voices: str = "a
         return extra  # said above
     print(synth.format_report(report), file=sys.stderr)
     return [*extra, KEYWORD_NEGATIVES_DIR]
+
+
+MINED_DIR = BUILD_DIR / "data" / "mined"
+
+
+def mined_clips(task: str) -> list[layout.Clip]:
+    """Windows of training-speaker streams picked by a student (bench/mine_windows.py writes them into
+    build/data/mined/TASK/<word>/), sampled as real clips of their folder's class; the trainer gives their hard
+    label no weight (a window around a wake word may hold part of it), so the teacher alone labels them."""
+    folder = MINED_DIR / task
+    paths = sorted(folder.glob("*/*.wav"))
+    if not paths:
+        raise TinyKwsError(
+            f"--transfer mined: no windows in {folder}; `python bench/mine_windows.py --task {task}` mines them"
+        )
+    return [layout.Clip(p, p.parent.name, "00000000", "real", "train") for p in paths]
 
 
 def keyword_folder_keeps(root: Path, word: str, task: str) -> bool:
