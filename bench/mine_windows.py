@@ -23,7 +23,7 @@ import numpy as np
 
 from tinykws.config import BUILD_DIR, CONFIG, SHARED_DATA_DIR
 from tinykws.data import layout
-from tinykws.errors import TinyKwsError
+from tinykws.errors import TinyKwsError, run_script
 
 ROOT = SHARED_DATA_DIR / "speech_commands_test_set_v0.02"
 
@@ -141,7 +141,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main(sys.argv[1:]))
-    except TinyKwsError as e:
-        raise SystemExit(f"mine_windows: {e}") from None
+    run_script(lambda: main(sys.argv[1:]))

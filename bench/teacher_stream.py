@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from tinykws.config import CONFIG
 from tinykws.data import layout
-from tinykws.errors import TinyKwsError
+from tinykws.errors import TinyKwsError, run_script
 from tinykws.train import stream_eval, teacher
 from tinykws.train.detector import keyword_mask
 from tinykws.train.engine import hop_end_sample
@@ -104,8 +104,8 @@ def main(argv: list[str]) -> int:
     args = p.parse_args(argv)
     t0 = time.time()
     model_path = args.model or args.head.parent / "model.npz"
-    model, _ = load_model(args.task, model_path)
     head, labels = teacher.load_head(args.head, args.task)
+    model, _ = load_model(args.task, model_path)
     windows = head[1].normalized_shape[0] // CONFIG.teacher.embedding_dim
     first_hop = model.input_frames - 1
     progress = not args.no_progress
@@ -138,7 +138,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main(sys.argv[1:]))
-    except TinyKwsError as e:
-        raise SystemExit(f"teacher_stream: {e}") from None
+    run_script(lambda: main(sys.argv[1:]))
