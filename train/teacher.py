@@ -368,7 +368,11 @@ def stream_embedding_count(num_samples: int, tc: TeacherConfig = CONFIG.teacher)
 
 
 def stream_embeddings(
-    embedder: Embedder, audio: np.ndarray, first: int = 0, count: int | None = None, windows_per_call: int = _EMBED_BATCH
+    embedder: Embedder,
+    audio: np.ndarray,
+    first: int = 0,
+    count: int | None = None,
+    windows_per_call: int = _EMBED_BATCH,
 ) -> np.ndarray:
     """(count, 96): embeddings first .. first + count - 1 of a long int16 stream, as openWakeWord computes them
     live (a mel chunk every `mel_hop_samples` from sample 0, an embedding every `step_frames` frames), from only
