@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,28 @@ def half_of(speaker: str) -> int:
         return int(speaker, 16) % 2
     except ValueError:
         return -1
+
+
+def training_streams(task: str, hours: float, keep: Callable[[layout.Clip], bool]) -> list:
+    """The positive streams and the negative stream (data/streams.py, as stream-eval builds them) of the training
+    clips that `keep` keeps."""
+    from tinykws.data.wav import read_wav
+    from tinykws.train import stream_eval
+
+    clips = [c for c in layout.scan(ROOT) if c.split == "train" and keep(c)]
+    words = [c.word for c in clips]
+    return stream_eval._over_noise(
+        [read_wav(c.path) for c in clips], words, [w == task for w in words], [ROOT], hours, CONFIG.stream
+    )
+
+
+def wake_spans(stream: object) -> tuple[np.ndarray, np.ndarray]:
+    """(first, last) end sample of the windows around each wake word of a stream: from 0.3 s into the word to
+    0.5 s after it, the windows that hold a part of it."""
+    rate = CONFIG.audio.sample_rate
+    lo = np.array([e.start + int(0.3 * rate) for e in stream.positives], dtype=np.int64)
+    hi = np.array([e.start + e.length + int(0.5 * rate) for e in stream.positives], dtype=np.int64)
+    return lo, hi
 
 
 def train_half(task: str, half: int, out: Path, body: str) -> None:
@@ -59,7 +82,7 @@ def train_half(task: str, half: int, out: Path, body: str) -> None:
 
 def mine(task: str, half: int, model_path: Path, out: Path, hours: float, negatives: int, every: int) -> dict:
     """Windows of the streams of the speakers NOT of `half`, picked by the student of `half`."""
-    from tinykws.data.wav import read_wav, write_wav
+    from tinykws.data.wav import write_wav
     from tinykws.firmware.engine import CEngine
     from tinykws.train import stream_eval
     from tinykws.train.detector import hop_scores
@@ -67,12 +90,8 @@ def mine(task: str, half: int, model_path: Path, out: Path, hours: float, negati
     from tinykws.train.int_model import IntModel
 
     model = IntModel.load(model_path)
-    clips = [c for c in layout.scan(ROOT) if c.split == "train" and half_of(c.speaker) == 1 - half]
-    words = [c.word for c in clips]
-    built = stream_eval._over_noise(
-        [read_wav(c.path) for c in clips], words, [w == task for w in words], [ROOT], hours, CONFIG.stream
-    )
-    n, rate, first = CONFIG.audio.clip_samples, CONFIG.audio.sample_rate, model.input_frames - 1
+    built = training_streams(task, hours, lambda c: half_of(c.speaker) == 1 - half)
+    n, first = CONFIG.audio.clip_samples, model.input_frames - 1
     count = {"negative": 0, "positive": 0}
     for s in built:
         score = hop_scores(stream_eval.stream_logits(model, s.audio, CEngine))[:, 1].astype(np.int64)
@@ -96,8 +115,7 @@ def mine(task: str, half: int, model_path: Path, out: Path, hours: float, negati
         else:
             (out / task).mkdir(parents=True, exist_ok=True)
             name = s.name.replace(" ", "_")
-            for j, ev in enumerate(s.positives):
-                lo, hi = ev.start + int(0.3 * rate), ev.start + ev.length + int(0.5 * rate)
+            for j, (lo, hi) in enumerate(zip(*wake_spans(s), strict=True)):
                 for i in np.flatnonzero((ends >= lo) & (ends <= hi) & (ends >= n))[::every]:
                     write_wav(out / task / f"h{half}_nohash_{name}_{j}_{i}.wav", s.audio[ends[i] - n : ends[i]])
                     count["positive"] += 1
@@ -107,16 +125,11 @@ def mine(task: str, half: int, model_path: Path, out: Path, hours: float, negati
 def sliding(task: str, out: Path, hours: float, negatives: int, every: int = 8, seed: int = 5) -> dict:
     """Windows of streams of every training speaker, no student: every `every` hops of the positive streams,
     `negatives` random ones of the negative stream."""
-    from tinykws.data.wav import read_wav, write_wav
-    from tinykws.train import stream_eval
+    from tinykws.data.wav import write_wav
     from tinykws.train.engine import hop_end_sample
 
-    clips = [c for c in layout.scan(ROOT) if c.split == "train"]
-    words = [c.word for c in clips]
-    built = stream_eval._over_noise(
-        [read_wav(c.path) for c in clips], words, [w == task for w in words], [ROOT], hours, CONFIG.stream
-    )
-    n, rate = CONFIG.audio.clip_samples, CONFIG.audio.sample_rate
+    built = training_streams(task, hours, lambda c: True)
+    n = CONFIG.audio.clip_samples
     rng = np.random.default_rng(seed)
     count = {task: 0, f"not_{task}": 0}
     for s in built:
@@ -124,8 +137,7 @@ def sliding(task: str, out: Path, hours: float, negatives: int, every: int = 8, 
         ends = ends[ends >= n]
         if s.positives:
             pick = ends[::every]
-            lo = np.array([e.start + int(0.3 * rate) for e in s.positives])
-            hi = np.array([e.start + e.length + int(0.5 * rate) for e in s.positives])
+            lo, hi = wake_spans(s)
         else:
             pick, lo, hi = np.sort(rng.choice(ends, negatives, replace=False)), np.zeros(0), np.zeros(0)
         name = s.name.replace(" ", "_")

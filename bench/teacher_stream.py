@@ -48,15 +48,11 @@ def clip_view_logits(
     """(len(ends), classes) int8: the head on the last second before each of `ends` alone, zero-padded as in
     training (the student's view), computed every `_CLIP_VIEW_HOPS` hops and held in between."""
     n = CONFIG.audio.clip_samples
-    every = np.flatnonzero((np.arange(len(ends)) % _CLIP_VIEW_HOPS == 0) & (ends >= n))
-    parts = (np.stack([audio[e - n : e] for e in ends[every[i : i + 256]]]) for i in range(0, len(every), 256))
+    every = ends[(np.arange(len(ends)) % _CLIP_VIEW_HOPS == 0) & (ends >= n)]
+    parts = (np.stack([audio[e - n : e] for e in every[i : i + 256]]) for i in range(0, len(every), 256))
     with ProcessPoolExecutor(max_workers=jobs) as pool:
         emb = np.concatenate(list(pool.map(_clip_view_embeddings, parts)))
-    q = np.clip(np.rint(teacher.head_logits(head, emb).astype(np.float64) * scale), -128, 127).astype(np.int8)
-    out = np.where(keywords, np.int8(-128), np.int8(127))[None].repeat(len(ends), axis=0)
-    held = np.searchsorted(every, np.arange(len(ends)), side="right") - 1
-    out[held >= 0] = q[held[held >= 0]]
-    return out
+    return teacher.held_hop_logits(teacher.head_logits(head, emb), every, ends, keywords, scale)
 
 
 def record(

@@ -429,9 +429,18 @@ def hop_logits(
     int8. Each output is dated `clip_pad_samples` before it is ready: the head learnt 1 s clips followed by that
     much padding, so this is when a clip-sized window holding the word ends, the time the student's own window
     would fire. Before the first output the keywords get -128 and the rest 127 (nothing fires)."""
-    ready = window_ready_sample(np.arange(len(window_logits)), windows, tc) - tc.clip_pad_samples
-    newest = np.searchsorted(ready, hop_end_samples, side="right") - 1
-    q = np.clip(np.rint(window_logits.astype(np.float64) * scale), -128, 127).astype(np.int8)
+    dated = window_ready_sample(np.arange(len(window_logits)), windows, tc) - tc.clip_pad_samples
+    return held_hop_logits(window_logits, dated, hop_end_samples, keywords, scale)
+
+
+def held_hop_logits(
+    logits: np.ndarray, dated: np.ndarray, hop_end_samples: np.ndarray, keywords: np.ndarray, scale: float
+) -> np.ndarray:
+    """(len(hop_end_samples), classes) int8: at each hop, the newest of `logits` dated (increasing stream samples
+    `dated`) at or before the hop's end, `round(logit * scale)` clipped to int8; before the first, the keywords
+    get -128 and the rest 127 (nothing fires)."""
+    newest = np.searchsorted(dated, hop_end_samples, side="right") - 1
+    q = np.clip(np.rint(logits.astype(np.float64) * scale), -128, 127).astype(np.int8)
     out = np.where(keywords, np.int8(-128), np.int8(127))[None].repeat(len(hop_end_samples), axis=0)
     got = newest >= 0
     out[got] = q[newest[got]]

@@ -311,7 +311,7 @@ class Run:
         parts = [teacher.embeddings(c, self.roots, pc, progress=self.progress) for c, pc in self.parts]
         emb = np.concatenate(parts)[self.keep]
         # kws12: running speech is no class (a window may say "on" or "no"); for a wake word it is a negative.
-        # A stream view may have cut its word: the head learns from neither.
+        # A stream view or a mined window may have cut its word: the head learns from neither.
         trusted = (self.bank.sources != "running") if self.task == layout.KWS12 else np.ones(len(emb), bool)
         trusted &= ~self.teacher_part_rows
         rows = np.nonzero(trusted)[0]
