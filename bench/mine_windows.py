@@ -9,9 +9,9 @@ to build/data/mined/TASK/<word>/ (written to a temporary folder, then renamed), 
 
 `python bench/mine_windows.py --task yes`   (~30 min on 2 cores: two half-speaker students, then the streams)
 
-`--sliding N` picks no windows by a student: a window every 8 hops of the positive streams of all training
-speakers and N random windows of their negative stream, each in the folder of whether a wake word ends in it
-(~2 min; measured on "yes" with N = 6000).
+It gave no reliable gain (README). Windows cut from the streams of all training speakers without any student
+picking them did, and are the `windows` part of the trainer (data/stream_windows.py); the measurement of
+README's "sliding" rows, `--sliding 6000`, is that part's recipe (`--transfer ...,windows` since).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import numpy as np
 
 from tinykws.config import BUILD_DIR, CONFIG, SHARED_DATA_DIR
 from tinykws.data import layout
+from tinykws.data.stream_windows import word_spans
 from tinykws.errors import TinyKwsError, run_script
 
 ROOT = SHARED_DATA_DIR / "speech_commands_test_set_v0.02"
@@ -52,15 +53,6 @@ def training_streams(task: str, hours: float, keep: Callable[[layout.Clip], bool
     return stream_eval._over_noise(
         [read_wav(c.path) for c in clips], words, [w == task for w in words], [ROOT], hours, CONFIG.stream
     )
-
-
-def wake_spans(stream: object) -> tuple[np.ndarray, np.ndarray]:
-    """(first, last) end sample of the windows around each wake word of a stream: from 0.3 s into the word to
-    0.5 s after it, the windows that hold a part of it."""
-    rate = CONFIG.audio.sample_rate
-    lo = np.array([e.start + int(0.3 * rate) for e in stream.positives], dtype=np.int64)
-    hi = np.array([e.start + e.length + int(0.5 * rate) for e in stream.positives], dtype=np.int64)
-    return lo, hi
 
 
 def train_half(task: str, half: int, out: Path, body: str) -> None:
@@ -115,38 +107,10 @@ def mine(task: str, half: int, model_path: Path, out: Path, hours: float, negati
         else:
             (out / task).mkdir(parents=True, exist_ok=True)
             name = s.name.replace(" ", "_")
-            for j, (lo, hi) in enumerate(zip(*wake_spans(s), strict=True)):
+            for j, (lo, hi) in enumerate(zip(*word_spans(s), strict=True)):
                 for i in np.flatnonzero((ends >= lo) & (ends <= hi) & (ends >= n))[::every]:
                     write_wav(out / task / f"h{half}_nohash_{name}_{j}_{i}.wav", s.audio[ends[i] - n : ends[i]])
                     count["positive"] += 1
-    return count
-
-
-def sliding(task: str, out: Path, hours: float, negatives: int, every: int = 8, seed: int = 5) -> dict:
-    """Windows of streams of every training speaker, no student: every `every` hops of the positive streams,
-    `negatives` random ones of the negative stream."""
-    from tinykws.data.wav import write_wav
-    from tinykws.train.engine import hop_end_sample
-
-    built = training_streams(task, hours, lambda c: True)
-    n = CONFIG.audio.clip_samples
-    rng = np.random.default_rng(seed)
-    count = {task: 0, f"not_{task}": 0}
-    for s in built:
-        ends = hop_end_sample(np.arange(CONFIG.features.frames_for(len(s.audio))))
-        ends = ends[ends >= n]
-        if s.positives:
-            pick = ends[::every]
-            lo, hi = wake_spans(s)
-        else:
-            pick, lo, hi = np.sort(rng.choice(ends, negatives, replace=False)), np.zeros(0), np.zeros(0)
-        name = s.name.replace(" ", "_")
-        for k, e in enumerate(pick):
-            j = int(np.searchsorted(lo, e, side="right")) - 1
-            word = task if j >= 0 and e <= hi[j] else f"not_{task}"
-            (out / word).mkdir(parents=True, exist_ok=True)
-            write_wav(out / word / f"sw_nohash_{name}_{k}.wav", s.audio[e - n : e])
-            count[word] += 1
     return count
 
 
@@ -157,7 +121,6 @@ def main(argv: list[str]) -> int:
     p.add_argument("--hours", type=float, default=2.0, help="hours of each negative stream (default 2)")
     p.add_argument("--negatives", type=int, default=300, help="windows per half from the negative stream")
     p.add_argument("--positive-every", type=int, default=24, help="a positive window every this many hops")
-    p.add_argument("--sliding", type=int, default=None, metavar="N", help="no students: see above")
     p.add_argument("--runs", type=Path, default=BUILD_DIR / "runs", help="where the half students are trained")
     p.add_argument("--train-half", type=int, choices=(0, 1), default=None, help=argparse.SUPPRESS)
     p.add_argument("--out", type=Path, default=None, help=argparse.SUPPRESS)
@@ -171,7 +134,7 @@ def main(argv: list[str]) -> int:
     final = BUILD_DIR / "data" / "mined" / args.task
     final.parent.mkdir(parents=True, exist_ok=True)
     models = []
-    for half in (0, 1) if args.sliding is None else ():
+    for half in (0, 1):
         out = args.runs / f"{args.task}-half{half}"
         if not (out / "model.npz").exists():
             print(f"training the student of speaker half {half} into {out}", file=sys.stderr)
@@ -180,8 +143,6 @@ def main(argv: list[str]) -> int:
                 raise TinyKwsError(f"the student of speaker half {half} failed to train (above)")
         models.append(out / "model.npz")
     with tempfile.TemporaryDirectory(dir=final.parent, prefix=f".{args.task}-") as tmp:
-        if args.sliding is not None:
-            print(f"sliding windows: {sliding(args.task, Path(tmp), args.hours, args.sliding)}", file=sys.stderr)
         for half, model in enumerate(models):
             count = mine(args.task, half, model, Path(tmp), args.hours, args.negatives, args.positive_every)
             print(f"half {half}: {count}", file=sys.stderr)

@@ -333,3 +333,35 @@ def test_mined_windows_are_labelled_by_the_teacher_alone(tiny_data, tmp_path, mo
     assert sorted(run.bank_labels[mined].tolist()) == [0, 0, 0, 1, 1]  # the folder's class, for the sampler
     assert np.array_equal(run.hard_weight == 0, mined)
     assert head_rows == [len(run.bank) - len(sources)]
+
+
+def test_stream_windows_are_labelled_by_the_teacher_alone(tiny_data, tmp_path, monkeypatch):
+    """`--transfer ...,windows` cuts windows from streams of the real training clips (data/stream_windows.py):
+    the last part of the bank, the teacher alone labels them and its head never trains on them. kws12 (no wake
+    word) and a word learnt from text (whose real recordings never train) refuse the part."""
+    from test_train import TINY
+
+    from tinykws.data import stream_windows as sw
+    from tinykws.train.trainer import Run
+
+    tc = dataclasses.replace(TINY.teacher, head_epochs=2, windows_negatives=6, windows_hours=0.01,
+                             windows_every_hops=256)  # fmt: skip
+    cfg = dataclasses.replace(TINY, teacher=tc)
+    monkeypatch.setattr(sw, "WINDOWS_DIR", tmp_path / "windows")
+    kw = dict(cfg=cfg, bank_dir=tmp_path / "bank", progress=False, teacher=True, transfer=("windows",))
+    for task, extra in (("kws12", {}), ("yes", {"synthetic_positives": True})):
+        with pytest.raises(TinyKwsError, match="--transfer windows"):
+            Run(task, tmp_path / f"run-{task}", [tiny_data], **kw, **extra)
+    head_rows = []
+    real_train_head = teacher.train_head
+    monkeypatch.setattr(teacher, "train_head", lambda emb, *a, **k: head_rows.append(len(emb)) or real_train_head(
+        emb, *a, **k))  # fmt: skip
+    run = Run("yes", tmp_path / "run", [tiny_data], **kw)
+    run.prepare_data()
+    windows = run.teacher_part_rows
+    cut = sorted((tmp_path / "windows").glob("yes-*/*/*.wav"))
+    assert windows.sum() == len(cut) == run.data_description["stream_windows"] > tc.windows_negatives
+    assert np.all(windows[-len(cut) :]), "the windows are the last part of the bank"
+    assert set(run.bank_labels[windows].tolist()) == {0, 1}  # the folder's class, for the sampler
+    assert np.array_equal(run.hard_weight == 0, windows)
+    assert head_rows == [len(run.bank) - len(cut)]

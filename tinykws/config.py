@@ -369,6 +369,15 @@ class TeacherConfig:
     stream_copies: int = 3
     stream_shift_ms: float = 500.0
     stream_gain_db_range: tuple[float, float] = (-24.0, 0.0)
+    # Stream windows (`--transfer ...,windows`, data/stream_windows.py): 1 s windows of streams of the real
+    # training clips, built as stream-eval builds its test streams: every windows_every_hops hops of the positive
+    # streams and windows_negatives random ones of windows_hours of the negative stream. A window counts as
+    # holding the wake word (the sampler's class; the teacher labels it) if it ends from windows_word_span_seconds
+    # [0] into the word to [1] after it. Measured on "yes" with these settings (README).
+    windows_every_hops: int = 8
+    windows_negatives: int = 6000
+    windows_hours: float = 2.0
+    windows_word_span_seconds: tuple[float, float] = (0.3, 0.5)
     seed: int = 77
 
 

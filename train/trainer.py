@@ -33,7 +33,7 @@ DEFAULT_RUNS = BUILD_DIR / "runs"
 # The transfer set beyond the main bank (TeacherConfig says how much): extra copies of the real clips, windows of
 # running speech, and windows where a real clip's word follows another's (data/context.py); the default leaves
 # context out until it is measured to help.
-TRANSFER_PARTS = ("real", "running", "context", "stream", "mined")
+TRANSFER_PARTS = ("real", "running", "context", "stream", "windows", "mined")
 DEFAULT_TRANSFER = ("real", "running")
 FEATURES_NPZ = BUILD_DIR / "features" / "corpus.npz"
 KEYWORD_SYNTH_DIR = BUILD_DIR / "data" / "synth-keywords"  # custom wake words not in the main synthetic corpus
@@ -158,6 +158,12 @@ class Run:
         # Distillation: the teacher's soft labels on every bank row, and the transfer set's extra audio
         # ("real": more augmented copies of the real clips, "running": windows of running speech).
         self.teacher, self.transfer = teacher, check_transfer(tuple(transfer))
+        if "windows" in self.transfer and (synthetic_positives or task == layout.KWS12):
+            raise TinyKwsError(
+                "--transfer windows: stream windows are cut around real recordings of a wake word; "
+                + ("a word learnt from text (--keyword) never trains on them" if synthetic_positives
+                   else "kws12 has no wake word")
+            )  # fmt: skip
         # A speech body (train/body.py): its layers are loaded and frozen, only the head above them learns
         # (a 1x1 layer and the classifier); or, not frozen, the starting point of the whole student.
         self.body_path, self.freeze_body = body, freeze_body
@@ -251,6 +257,14 @@ class Run:
             teacher_parts.append(len(self.parts))
             self.parts.append((real_others, part_cfg))
             self.data_description["stream_views"] = len(real_others) * tc.stream_copies
+        if "windows" in self.transfer:
+            from tinykws.data.stream_windows import stream_windows
+
+            windows = stream_windows(real, self.task, self.roots, progress=self.progress)
+            part_cfg = dataset.with_train(self.cfg, silence_clips=0, augment_copies=1, seed=tc.seed + 5)
+            teacher_parts.append(len(self.parts))
+            self.parts.append((windows, part_cfg))
+            self.data_description["stream_windows"] = len(windows)
         if "mined" in self.transfer:
             if self.synthetic_positives:
                 raise TinyKwsError(
@@ -645,7 +659,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="audio added to the bank for the teacher to label, comma-separated: real (more augmented copies of "
         "the real clips), running (windows of running speech), context (a real clip's word after another's tail, "
         "as in a stream), stream (more real clips shifted up to 0.5 s and quieter, as a stream's hops meet them), "
-        "mined (windows of training-speaker streams, bench/mine_windows.py), or none; default: real,running",
+        "windows (1 s windows of streams of the real training clips, a wake word only), mined (windows of "
+        "training-speaker streams picked by half-speaker students, bench/mine_windows.py), or none; default: "
+        "real,running",
     )
     parser.add_argument(
         "--running-speech",
