@@ -260,7 +260,7 @@ class Run:
         if "windows" in self.transfer:
             from tinykws.data.stream_windows import stream_windows
 
-            windows = stream_windows(real, self.task, self.roots, progress=self.progress)
+            windows = stream_windows(real, self.task, self.roots, tc=tc, sc=self.cfg.stream, progress=self.progress)
             part_cfg = dataset.with_train(self.cfg, silence_clips=0, augment_copies=1, seed=tc.seed + 5)
             teacher_parts.append(len(self.parts))
             self.parts.append((windows, part_cfg))
