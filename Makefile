@@ -43,27 +43,32 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 TASKS := kws12 yes
+# How make run trains each shipped model: the flags of its card's `reproduce` command (tests/test_readme.py).
+KWS12_TRAIN := --body models/body/body.pt
+YES_TRAIN := --body models/body/body.pt --transfer real,running,context,windows
 
 # The whole pipeline; every stage skips work already done, and an interrupted training run resumes.
 run: install
 	$(BIN)/tinykws data synth
 	$(BIN)/tinykws features build
 	$(BIN)/tinykws data info $$($(BIN)/python -c "from tinykws.data.layout import default_roots; print(*default_roots())")
-	# Feature banks, teacher embeddings (cached, shared by both tasks) and the kws12 teacher head once; then the
+	# Feature banks, teacher embeddings (cached, shared by both tasks) and each task's teacher head, on both cores
+	# (yes's with its stream windows: prepared beside kws12's training instead, yes ended 4.8 min after it); then the
 	# two students side by side, one torch thread each on the 2 cores: kws12 shows its progress, yes writes
 	# build/runs/yes.log. A finished run is skipped, an interrupted one resumes. Both start from the shipped speech
 	# body (kws12: +1 point over random weights on 2 seeds, _unknown_ +12); yes also learns from context windows
 	# (a word right after another: its streamed misses 22.2 -> 17.8 % on 2 seeds, README) and from windows of
 	# streams of its training speakers (data/stream_windows.py: fewer misses at every false-accept rate, README).
-	$(BIN)/tinykws train --task kws12 --prepare-only
+	@prepare() { [ -f build/runs/$$1/model.npz ] || $(BIN)/tinykws train --task $$1 --prepare-only $$2; }; \
+	prepare kws12 "$(KWS12_TRAIN)" && prepare yes "$(YES_TRAIN)"
 	@train() { d=build/runs/$$1; \
 		if [ -f $$d/model.npz ]; then echo "train $$1: done ($$d/model.npz)"; \
 		elif [ -f $$d/checkpoint.pt ]; then $(BIN)/tinykws train --task $$1 --resume $$2; \
 		else $(BIN)/tinykws train --task $$1 $$2; fi; }; \
 	mkdir -p build/runs; \
-	train yes "--no-progress --body models/body/body.pt --transfer real,running,context,windows" > build/runs/yes.log 2>&1 & \
+	train yes "--no-progress $(YES_TRAIN)" > build/runs/yes.log 2>&1 & \
 	pid=$$!; \
-	train kws12 "--body models/body/body.pt"; k=$$?; wait $$pid; y=$$?; tail -n 4 build/runs/yes.log; \
+	train kws12 "$(KWS12_TRAIN)"; k=$$?; wait $$pid; y=$$?; tail -n 4 build/runs/yes.log; \
 	[ $$k = 0 ] && [ $$y = 0 ] || { echo "make run: training failed (yes: see build/runs/yes.log)" >&2; exit 1; }
 	$(BIN)/python -m tinykws.train.summary
 	# The wake word's detector (window, threshold, refractory) tuned on validation-speaker streams.
