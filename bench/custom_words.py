@@ -42,6 +42,7 @@ RECIPES = {
     "local": ["--voices", "local"],  # positives from the local voices alone (espeak-ng, flite, festival)
     "kokoro": ["--voices", "kokoro"],  # positives from Kokoro's natural voices alone
     "context": ["--transfer", "real,running,context"],  # + the takes and real words after real people's words
+    "windows": ["--transfer", "real,running,windows"],  # + windows of streams of the takes among real words
 }
 
 

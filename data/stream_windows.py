@@ -75,10 +75,12 @@ def cut(built: list[streams.Stream], task: str, tc: TeacherConfig, rng: np.rando
 
 def stream_windows(
     clips: list[layout.Clip], task: str, roots: list[Path], out_root: Path | None = None,
-    tc: TeacherConfig = CONFIG.teacher, sc: StreamConfig = CONFIG.stream, progress: bool = True,
+    tc: TeacherConfig = CONFIG.teacher, sc: StreamConfig = CONFIG.stream, source: str = "real",
+    progress: bool = True,
 ) -> list[layout.Clip]:  # fmt: skip
-    """The windows of streams of `clips` (real training clips of wake-word task `task`) over the background noise
-    beside `roots`, written once under out_root; each is a "real" training clip of its folder's word."""
+    """The windows of streams of `clips` (training clips of wake-word task `task`: real ones, or for a word
+    learnt from text its synthetic takes among real people's other words) over the background noise beside
+    `roots`, written once under out_root; each is a training clip of its folder's word from `source`."""
     clips = [c for c in clips if c.word != CONFIG.labels.silence_label]
     positive = [c.word == task for c in clips]
     if not any(positive) or all(positive):
@@ -86,7 +88,7 @@ def stream_windows(
     out = (WINDOWS_DIR if out_root is None else out_root) / f"{task}-{windows_key(clips, task, tc, sc)}"
     done = out / "windows.json"  # written last: the list of a finished cut, so a rerun builds no stream
     if done.exists():
-        return _clips(out, json.loads(done.read_text()))
+        return _clips(out, json.loads(done.read_text()), source)
     noises = [read_wav(p) for p in layout.noise_files(roots)]
     if not noises:
         raise TinyKwsError(f"--transfer windows: no _background_noise_/ recordings beside {', '.join(map(str, roots))}")
@@ -105,8 +107,8 @@ def stream_windows(
         names.append(name)
     with atomic_path(done) as tmp:
         tmp.write_text(json.dumps(names))
-    return _clips(out, names)
+    return _clips(out, names, source)
 
 
-def _clips(out: Path, names: list[str]) -> list[layout.Clip]:
-    return [layout.Clip(out / p, p.split("/")[0], "00000000", "real", "train") for p in names]
+def _clips(out: Path, names: list[str], source: str) -> list[layout.Clip]:
+    return [layout.Clip(out / p, p.split("/")[0], "00000000", source, "train") for p in names]

@@ -333,6 +333,24 @@ def test_custom_keyword_trains_on_synthetic_positives_only(tiny_data, tmp_path, 
     positive = ctx.bank.words == "left"
     assert set(ctx.bank.sources[positive]) == {"synth"} and positive.sum() > run.bank.words.tolist().count("left")
 
+    # Stream windows: the takes streamed among real people's other words; no real "left" in any stream.
+    from tinykws.data import stream_windows as sw
+
+    monkeypatch.setattr(sw, "WINDOWS_DIR", tmp_path / "windows")
+    streamed = []
+    real_cut = sw.stream_windows
+    monkeypatch.setattr(sw, "stream_windows", lambda clips, *a, **k: streamed.extend(clips) or real_cut(clips, *a, **k))
+    tc = dataclasses.replace(TINY.teacher, windows_negatives=4, windows_hours=0.01, windows_every_hops=256)
+    win = Run("left", tmp_path / "run-win", [tiny_data], cfg=dataclasses.replace(TINY, teacher=tc),
+              bank_dir=tmp_path / "bank", progress=False, extra_roots=[words_dir], synthetic_positives=True,
+              transfer=("windows",))  # fmt: skip
+    win.prepare_data()
+    assert {c.source for c in streamed if c.word == "left"} == {"synth"}
+    assert {c.source for c in streamed if c.word != "left"} == {"real"}
+    added = win.bank.sources[len(run.bank) :]
+    assert len(added) == win.data_description["stream_windows"] > tc.windows_negatives
+    assert set(added) == {"synth"}, "kept: the bank drops real rows of the word, and these are mixtures"
+
 
 def test_voices_go_with_a_custom_word_only(tmp_path, capsys):
     from tinykws.cli import main

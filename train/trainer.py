@@ -158,12 +158,8 @@ class Run:
         # Distillation: the teacher's soft labels on every bank row, and the transfer set's extra audio
         # ("real": more augmented copies of the real clips, "running": windows of running speech).
         self.teacher, self.transfer = teacher, check_transfer(tuple(transfer))
-        if "windows" in self.transfer and (synthetic_positives or task == layout.KWS12):
-            raise TinyKwsError(
-                "--transfer windows: stream windows are cut around real recordings of a wake word; "
-                + ("a word learnt from text (--keyword) never trains on them" if synthetic_positives
-                   else "kws12 has no wake word")
-            )  # fmt: skip
+        if "windows" in self.transfer and task == layout.KWS12:
+            raise TinyKwsError("--transfer windows: stream windows are cut around a wake word; kws12 has none")
         # A speech body (train/body.py): its layers are loaded and frozen, only the head above them learns
         # (a 1x1 layer and the classifier); or, not frozen, the starting point of the whole student.
         self.body_path, self.freeze_body = body, freeze_body
@@ -260,7 +256,14 @@ class Run:
         if "windows" in self.transfer:
             from tinykws.data.stream_windows import stream_windows
 
-            windows = stream_windows(real, self.task, self.roots, tc=tc, sc=self.cfg.stream, progress=self.progress)
+            opts = dict(tc=tc, sc=self.cfg.stream, progress=self.progress)
+            if self.synthetic_positives:
+                # A word from text: its takes streamed among real people's other words (its own real
+                # recordings in no stream); a window is a mixture, sampled as synthetic (no real-clip weight).
+                takes = [c for c in extra if c.split == "train" and c.word == self.task and c.source == "synth"]
+                windows = stream_windows(real_others + takes, self.task, self.roots, source="synth", **opts)
+            else:
+                windows = stream_windows(real, self.task, self.roots, **opts)
             part_cfg = dataset.with_train(self.cfg, silence_clips=0, augment_copies=1, seed=tc.seed + 5)
             teacher_parts.append(len(self.parts))
             self.parts.append((windows, part_cfg))
@@ -659,7 +662,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="audio added to the bank for the teacher to label, comma-separated: real (more augmented copies of "
         "the real clips), running (windows of running speech), context (a real clip's word after another's tail, "
         "as in a stream), stream (more real clips shifted up to 0.5 s and quieter, as a stream's hops meet them), "
-        "windows (1 s windows of streams of the real training clips, a wake word only), mined (windows of "
+        "windows (1 s windows of streams of the training clips: a wake word's real ones, a custom word's takes "
+        "among real words), mined (windows of "
         "training-speaker streams picked by half-speaker students, bench/mine_windows.py), or none; default: "
         "real,running",
     )
