@@ -303,6 +303,19 @@ def test_stream_views_are_shifted_quieter_copies_the_teacher_alone_labels(tiny_d
     assert level < -6, level
 
 
+def _prepared_yes_run(tiny_data, tmp_path, monkeypatch, kw: dict):
+    """A prepared "yes" run, and the row counts the teacher head was trained on."""
+    from tinykws.train.trainer import Run
+
+    head_rows = []
+    real_train_head = teacher.train_head
+    monkeypatch.setattr(teacher, "train_head", lambda emb, *a, **k: head_rows.append(len(emb)) or real_train_head(
+        emb, *a, **k))  # fmt: skip
+    run = Run("yes", tmp_path / "run", [tiny_data], **kw)
+    run.prepare_data()
+    return run, head_rows
+
+
 def test_mined_windows_are_labelled_by_the_teacher_alone(tiny_data, tmp_path, monkeypatch):
     """`--transfer ...,mined` reads the windows bench/mine_windows.py wrote; their folder ("yes" / "not_yes") only
     steers the sampler: a window around a wake word may hold part of it, so the hard label carries no weight and
@@ -321,12 +334,7 @@ def test_mined_windows_are_labelled_by_the_teacher_alone(tiny_data, tmp_path, mo
     sources = [c.path for c in layout.scan(tiny_data) if c.split == "validation"][:5]
     for i, src in enumerate(sources):
         write_wav(tmp_path / "mined" / "yes" / ("yes" if i < 2 else "not_yes") / f"h0_nohash_{i}.wav", read_wav(src))
-    head_rows = []
-    real_train_head = teacher.train_head
-    monkeypatch.setattr(teacher, "train_head", lambda emb, *a, **k: head_rows.append(len(emb)) or real_train_head(
-        emb, *a, **k))  # fmt: skip
-    run = Run("yes", tmp_path / "run", [tiny_data], **kw)
-    run.prepare_data()
+    run, head_rows = _prepared_yes_run(tiny_data, tmp_path, monkeypatch, kw)
     mined = run.teacher_part_rows
     assert mined.sum() == len(sources) == run.data_description["mined_windows"]
     assert np.all(mined[-len(sources) :]), "the windows are the last part of the bank"
@@ -351,12 +359,7 @@ def test_stream_windows_are_labelled_by_the_teacher_alone(tiny_data, tmp_path, m
     kw = dict(cfg=cfg, bank_dir=tmp_path / "bank", progress=False, teacher=True, transfer=("windows",))
     with pytest.raises(TinyKwsError, match="--transfer windows: .* kws12 has none"):
         Run("kws12", tmp_path / "run-kws12", [tiny_data], **kw)
-    head_rows = []
-    real_train_head = teacher.train_head
-    monkeypatch.setattr(teacher, "train_head", lambda emb, *a, **k: head_rows.append(len(emb)) or real_train_head(
-        emb, *a, **k))  # fmt: skip
-    run = Run("yes", tmp_path / "run", [tiny_data], **kw)
-    run.prepare_data()
+    run, head_rows = _prepared_yes_run(tiny_data, tmp_path, monkeypatch, kw)
     windows = run.teacher_part_rows
     cut = sorted((tmp_path / "windows").glob("yes-*/*/*.wav"))
     assert windows.sum() == len(cut) == run.data_description["stream_windows"] > tc.windows_negatives
