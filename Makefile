@@ -53,7 +53,7 @@ run: install
 	$(BIN)/tinykws features build
 	$(BIN)/tinykws data info $$($(BIN)/python -c "from tinykws.data.layout import default_roots; print(*default_roots())")
 	# Feature banks, teacher embeddings (cached, shared by both tasks) and each task's teacher head, on both cores
-	# (yes's with its stream windows: prepared beside kws12's training instead, yes ended 4.8 min after it); then the
+	# (yes's too, with its stream windows: prepared beside kws12's training, yes had ended 4.8 min after it); then the
 	# two students side by side, one torch thread each on the 2 cores: kws12 shows its progress, yes writes
 	# build/runs/yes.log. A finished run is skipped, an interrupted one resumes. Both start from the shipped speech
 	# body (kws12: +1 point over random weights on 2 seeds, _unknown_ +12); yes also learns from context windows

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from tinykws.config import BUILD_DIR, CONFIG, SHARED_DATA_DIR
-from tinykws.data import layout
+from tinykws.data import layout, streams
 from tinykws.data.stream_windows import word_spans
 from tinykws.errors import TinyKwsError, run_script
 
@@ -46,11 +46,10 @@ def training_streams(task: str, hours: float, keep: Callable[[layout.Clip], bool
     """The positive streams and the negative stream (data/streams.py, as stream-eval builds them) of the training
     clips that `keep` keeps."""
     from tinykws.data.wav import read_wav
-    from tinykws.train import stream_eval
 
     clips = [c for c in layout.scan(ROOT) if c.split == "train" and keep(c)]
     words = [c.word for c in clips]
-    return stream_eval._over_noise(
+    return streams.over_noise(
         [read_wav(c.path) for c in clips], words, [w == task for w in words], [ROOT], hours, CONFIG.stream
     )
 

@@ -89,12 +89,8 @@ def stream_windows(
     done = out / "windows.json"  # written last: the list of a finished cut, so a rerun builds no stream
     if done.exists():
         return _clips(out, json.loads(done.read_text()), source)
-    noises = [read_wav(p) for p in layout.noise_files(roots)]
-    if not noises:
-        raise TinyKwsError(f"--transfer windows: no _background_noise_/ recordings beside {', '.join(map(str, roots))}")
     audio, words = [read_wav(c.path) for c in clips], [c.word for c in clips]
-    built = streams.positive_streams(audio, words, positive, noises, sc)
-    built.append(streams.negative_stream(audio, words, positive, noises, tc.windows_hours, sc))
+    built = streams.over_noise(audio, words, positive, roots, tc.windows_hours, sc)
     n = CONFIG.audio.clip_samples
     names = []
     todo = cut(built, task, tc, np.random.default_rng([tc.seed, 5]))

@@ -11,12 +11,15 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
-from tinykws.config import CONFIG, StreamConfig
+from tinykws.config import CONFIG, SHARED_DATA_DIR, StreamConfig
+from tinykws.data import layout
 from tinykws.data.augment import noise_segment, rms
-from tinykws.data.wav import to_int16
+from tinykws.data.wav import read_wav, to_int16
+from tinykws.errors import TinyKwsError
 
 _FADE = 160  # 10 ms ramps at a clip's edges: its own recording noise must not start with a click
 
@@ -182,3 +185,18 @@ def negative_stream(
             yield from ((int(i), False) for i in rng.permutation(neg))
 
     return _assemble("negative", cycle(), clips, words, noises, sc.negative_snrs_db, rng, sc, True, None, until)
+
+
+def over_noise(
+    audio: list[np.ndarray], words: list[str], positive: list[bool], roots: list[Path], hours: float,
+    sc: StreamConfig = CONFIG.stream,
+) -> list[Stream]:  # fmt: skip
+    """The positive streams and (hours > 0) the negative one, over the background noise beside `roots` (else
+    the real recordings of ../shared/data)."""
+    noises = [read_wav(p) for p in layout.noise_files(roots) or layout.noise_files([SHARED_DATA_DIR])]
+    if not noises:
+        raise TinyKwsError(f"no _background_noise_/ recordings beside {', '.join(map(str, roots))}")
+    out = positive_streams(audio, words, positive, noises, sc)
+    if hours > 0:
+        out.append(negative_stream(audio, words, positive, noises, hours, sc))
+    return out

@@ -225,19 +225,6 @@ def load_clips(roots: list[Path], split: str, task: str) -> tuple[list[np.ndarra
     return [read_wav(c.path) for c in clips], [c.word for c in clips], positive
 
 
-def _over_noise(
-    audio: list[np.ndarray], words: list[str], positive: list[bool], roots: list[Path], hours: float, sc: StreamConfig
-) -> list[streams.Stream]:
-    """The positive streams and (hours > 0) the negative one, over the background noise beside `roots`."""
-    noises = [read_wav(p) for p in layout.noise_files(roots) or layout.noise_files([SHARED_DATA_DIR])]
-    if not noises:
-        raise TinyKwsError(f"no _background_noise_/ recordings beside {', '.join(map(str, roots))}")
-    out = streams.positive_streams(audio, words, positive, noises, sc)
-    if hours > 0:
-        out.append(streams.negative_stream(audio, words, positive, noises, hours, sc))
-    return out
-
-
 def build_streams(
     roots: list[Path],
     split: str,
@@ -246,7 +233,7 @@ def build_streams(
     sc: StreamConfig = CONFIG.stream,
 ) -> list[streams.Stream]:
     audio, words, positive = load_clips(roots, split, task)
-    return _over_noise(audio, words, positive, roots, hours, sc)
+    return streams.over_noise(audio, words, positive, roots, hours, sc)
 
 
 def build_folder_streams(
@@ -273,7 +260,7 @@ def build_folder_streams(
     audio = [read_wav(p) for p in files] + [read_wav(c.path) for c in others + running]
     words = [task] * len(files) + [c.word for c in others + running]
     positive = [True] * len(files) + [False] * (len(others) + len(running))
-    return _over_noise(audio, words, positive, roots, hours, sc)
+    return streams.over_noise(audio, words, positive, roots, hours, sc)
 
 
 # --- the command -----------------------------------------------------------------------------------------------
