@@ -304,10 +304,14 @@ def _write_json(path: Path, obj: dict) -> None:
         tmp.write_text(json.dumps(obj, indent=1, sort_keys=True) + "\n")
 
 
-def _check_settings(out: Path, want: str) -> None:
+def _check_settings(out: Path, want: str, remake: bool = False) -> None:
     for name in ("voices.json", "manifest.json"):
         old = _read_json(out / name)
         if old is not None and old.get("settings_hash") != want:
+            if remake:
+                _note(f"{out} was made with other synth settings (hash {old.get('settings_hash')}); remaking it")
+                shutil.rmtree(out)
+                return
             raise TinyKwsError(
                 f"{out} holds clips made with other synth settings (hash {old.get('settings_hash')}, now "
                 f"{want}); pass another --out or delete it"
@@ -344,6 +348,7 @@ def build_corpus(
     progress: bool = True,
     takes: int | None = None,
     speed_range: tuple[float, float] | None = None,
+    remake_stale: bool = False,
 ) -> SynthReport:
     """Synthesise every missing clip of (voices x words x takes) into `out`; return what was done.
 
@@ -352,7 +357,8 @@ def build_corpus(
     `takes` per (voice, word), default CONFIG.synth.variations_per_voice: take n is the same clip whatever the
     count, so raising it only adds takes to a cached corpus. `speed_range` overrides CONFIG.synth.speed_range
     (a custom word's takes are said slower, see SynthConfig.keyword_speed_range); it is one of the corpus's
-    settings, so one folder holds one range.
+    settings, so one folder holds one range. `remake_stale`: `out` is a cache of tinykws's own (a custom word's
+    takes), so a corpus made with other settings is deleted and made again rather than refused.
     """
     from tinykws.data import kokoro  # a light module: the [tts] extra itself is imported only to synthesise
 
@@ -381,7 +387,7 @@ def build_corpus(
         raise TinyKwsError(f"speed range {speed_range} must be two positive factors, slowest first")
     settings = kokoro.settings(seed, speed_range) if natural else synth_settings(seed, speed_range)
     want_hash = fingerprint(settings)
-    _check_settings(out, want_hash)
+    _check_settings(out, want_hash, remake_stale)
 
     if natural:
         found, files = kokoro.discover(seed)

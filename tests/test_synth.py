@@ -176,6 +176,19 @@ def test_long_word_is_compressed_not_cut(tmp_path):
     assert 20 * np.log10(max(rms[0], rms[-1]) / rms.max() + 1e-12) < -30
 
 
+def test_a_stale_cache_of_takes_is_remade_not_refused(tmp_path):
+    # A custom word's takes live in a folder of tinykws's own (build/data/synth-keywords): after a settings
+    # change it is made again, where a corpus the user named is refused (test_other_settings_are_refused).
+    out = tmp_path / "kw"
+    _build(out, words=["seven"], limit_voices=1)
+    (out / "seven" / "stale.wav").write_bytes(b"")  # a file of the old corpus
+    report = _build(out, words=["seven"], limit_voices=1, speed_range=(0.6, 0.6), remake_stale=True)
+    assert report.made == CONFIG.synth.variations_per_voice and report.cached == 0
+    assert not (out / "seven" / "stale.wav").exists()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["settings"]["speed_range"] == [0.6, 0.6]
+
+
 def test_discovery_finds_espeak_voices():
     _require_tools()
     found = voices.discover_voices(["espeak-ng"], probe=synth.probe, jobs=2)

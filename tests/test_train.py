@@ -352,6 +352,24 @@ def test_custom_keyword_trains_on_synthetic_positives_only(tiny_data, tmp_path, 
     assert set(added) == {"synth"}, "kept: the bank drops real rows of the word, and these are mixtures"
 
 
+def test_bank_key_follows_the_settings_of_a_synthetic_corpus(tmp_path):
+    # A custom word's takes are remade under the same paths when their settings change (synth's remake_stale):
+    # the augmented bank of the old audio must not be reused for them.
+    from tinykws.train import dataset
+
+    corpus = tmp_path / "synth-keywords"
+    (corpus / "left").mkdir(parents=True)
+    clips = [layout.Clip(corpus / "left" / f"a_nohash_{n}.wav", "left", "a", "synth", "train") for n in range(2)]
+    real = [layout.Clip(tmp_path / "real" / "left" / "b_nohash_0.wav", "left", "b", "real", "train")]
+    (corpus / "voices.json").write_text(json.dumps({"settings_hash": "aaa"}))
+    before = dataset.bank_key(clips + real, CONFIG)
+    assert dataset.bank_key(real, CONFIG) == dataset.bank_key(real, CONFIG)
+    (corpus / "voices.json").write_text(json.dumps({"settings_hash": "bbb"}))
+    assert dataset.bank_key(clips + real, CONFIG) != before
+    (corpus / "voices.json").write_text(json.dumps({"settings_hash": "aaa"}))
+    assert dataset.bank_key(clips + real, CONFIG) == before
+
+
 def test_voices_go_with_a_custom_word_only(tmp_path, capsys):
     from tinykws.cli import main
 

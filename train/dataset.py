@@ -65,6 +65,18 @@ def load_noises(roots: list[Path]) -> list[np.ndarray]:
     return [read_wav(f) for f in files]
 
 
+def _corpus_hashes(clips: list[layout.Clip]) -> list[str]:
+    """The settings hash of each synthetic corpus the clips come from: a corpus remade with other settings (a
+    custom word's takes, data/synth.py's remake_stale) has new audio under the same paths."""
+    hashes = set()
+    for corpus in {c.path.parent.parent for c in clips if c.source == "synth"}:
+        try:
+            hashes.add(str(json.loads((corpus / "voices.json").read_text()).get("settings_hash")))
+        except (OSError, ValueError):
+            continue  # not a corpus made by data/synth.py: its paths are all there is
+    return sorted(hashes)
+
+
 def bank_key(clips: list[layout.Clip], cfg: TinyKwsConfig) -> str:
     h = hashlib.sha256(
         json.dumps(
@@ -74,6 +86,7 @@ def bank_key(clips: list[layout.Clip], cfg: TinyKwsConfig) -> str:
                 cfg.train.augment_copies,
                 cfg.train.silence_clips,
                 cfg.train.seed,
+                _corpus_hashes(clips),
             ]
         ).encode()
     )

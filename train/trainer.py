@@ -762,6 +762,7 @@ def keyword_roots(task: str, roots: list[Path], progress: bool, voices: str = "a
                 progress=progress,
                 takes=CONFIG.synth.kokoro.keyword_takes_per_voice if natural else CONFIG.synth.keyword_takes_per_voice,
                 speed_range=CONFIG.synth.keyword_speed_range,
+                remake_stale=True,
             )
         except kokoro.KokoroMissing as e:
             if voices == "kokoro":
