@@ -362,10 +362,10 @@ def test_bank_key_follows_the_settings_of_a_synthetic_corpus(tmp_path):
     clips = [layout.Clip(corpus / "left" / f"a_nohash_{n}.wav", "left", "a", "synth", "train") for n in range(2)]
     real = [layout.Clip(tmp_path / "real" / "left" / "b_nohash_0.wav", "left", "b", "real", "train")]
     (corpus / "voices.json").write_text(json.dumps({"settings_hash": "aaa"}))
-    before = dataset.bank_key(clips + real, CONFIG)
-    assert dataset.bank_key(real, CONFIG) == dataset.bank_key(real, CONFIG)
+    before, real_before = dataset.bank_key(clips + real, CONFIG), dataset.bank_key(real, CONFIG)
     (corpus / "voices.json").write_text(json.dumps({"settings_hash": "bbb"}))
     assert dataset.bank_key(clips + real, CONFIG) != before
+    assert dataset.bank_key(real, CONFIG) == real_before  # a bank of no clip of that corpus keeps its key
     (corpus / "voices.json").write_text(json.dumps({"settings_hash": "aaa"}))
     assert dataset.bank_key(clips + real, CONFIG) == before
 
