@@ -437,6 +437,11 @@ def build_corpus(
         _run_pool(todo, seed, jobs, progress, report, speed_range)
 
     counts = {w: sum(1 for t in tasks if t.word == w and t.path.exists()) for w in words}
+    # A folder that collects words run by run (a custom word's takes) lists them all, not the last run's alone:
+    # the earlier words' clips are still there, made with the same settings (_check_settings).
+    earlier = _read_json(out / "manifest.json") or {}
+    counts = {**{w: n for w, n in earlier.get("counts", {}).items() if w not in counts}, **counts}
+    failed = [f for f in earlier.get("failed", []) if f.get("word") not in words] + report.failed
     report.seconds = time.monotonic() - start_time
     _write_json(
         out / "manifest.json",
@@ -444,12 +449,12 @@ def build_corpus(
             "settings_hash": want_hash,
             "settings": settings,
             "variations_per_voice": takes,
-            "words": words,
+            "words": list(counts),
             "counts": counts,
             "voices": len(voices),
             "voices_per_engine": report.voices_per_engine,
             "clips": sum(counts.values()),
-            "failed": report.failed,
+            "failed": failed,
             "engines": found.versions,
         },
     )

@@ -189,6 +189,17 @@ def test_a_stale_cache_of_takes_is_remade_not_refused(tmp_path):
     assert manifest["settings"]["speed_range"] == [0.6, 0.6]
 
 
+def test_a_folder_that_collects_words_lists_them_all(tmp_path):
+    # build/data/synth-keywords gets one word per `train --keyword`: its manifest must not forget the others.
+    out = tmp_path / "kw"
+    _build(out, words=["seven"], limit_voices=1)
+    _build(out, words=["eight"], limit_voices=1)
+    manifest = json.loads((out / "manifest.json").read_text())
+    takes = CONFIG.synth.variations_per_voice
+    assert manifest["words"] == ["seven", "eight"] and manifest["counts"] == {"seven": takes, "eight": takes}
+    assert manifest["clips"] == len(list(out.rglob("*.wav"))) == 2 * takes
+
+
 def test_discovery_finds_espeak_voices():
     _require_tools()
     found = voices.discover_voices(["espeak-ng"], probe=synth.probe, jobs=2)
