@@ -744,7 +744,8 @@ def keyword_roots(task: str, roots: list[Path], progress: bool, voices: str = "a
     it), and mixed into them, not instead of them, its takes by Kokoro's natural voices
     (build/data/synth-keywords-kokoro) when the [tts] extra is here,
     with other words in those voices as negatives (build/data/synth-negatives-kokoro, shared by every word).
-    `voices` "local" or "kokoro" leaves the other family's takes of the word out (KEYWORD_VOICES)."""
+    `voices` "local" or "kokoro" leaves the other family's takes of the word out (KEYWORD_VOICES). These folders
+    are caches of tinykws's own: made with other synth settings, they are made again (synth's remake_stale)."""
     from tinykws.data import kokoro, synth
 
     says = [r for r in roots if layout.is_synthetic(r) and any((Path(r) / task).glob("*.wav"))]
@@ -781,6 +782,7 @@ def keyword_roots(task: str, roots: list[Path], progress: bool, voices: str = "a
             engines=[kokoro.ENGINE],
             progress=progress,
             takes=CONFIG.synth.kokoro.negative_takes_per_voice,
+            remake_stale=True,
         )
     except kokoro.KokoroMissing:
         return extra  # said above
