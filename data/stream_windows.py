@@ -59,7 +59,7 @@ def cut(built: list[streams.Stream], task: str, tc: TeacherConfig, rng: np.rando
     n, fc = CONFIG.audio.clip_samples, CONFIG.features
     out = []
     for i, s in enumerate(built):
-        ends = np.arange(fc.frames_for(len(s.audio)), dtype=np.int64) * fc.hop_samples + fc.window_samples
+        ends = fc.hop_end_sample(np.arange(fc.frames_for(len(s.audio)), dtype=np.int64))
         ends = ends[ends >= n]
         if s.positives:
             pick = ends[:: tc.windows_every_hops]

@@ -14,6 +14,10 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the config module imports nothing heavy at run time
+    import numpy as np
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BUILD_DIR = REPO_ROOT / "build"
@@ -82,6 +86,10 @@ class FeatureConfig:
         if num_samples < self.window_samples:
             return 0
         return 1 + (num_samples - self.window_samples) // self.hop_samples
+
+    def hop_end_sample(self, hop: int | np.ndarray) -> int | np.ndarray:
+        """Sample (since the start) at which frame `hop` is complete: the end of its analysis window."""
+        return hop * self.hop_samples + self.window_samples
 
 
 @dataclass(frozen=True)

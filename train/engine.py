@@ -31,8 +31,7 @@ class HopRecord:
 
 def hop_end_sample(hop: int | np.ndarray) -> int | np.ndarray:
     """Sample (since reset) at which hop `hop`'s frame is complete: the end of its analysis window."""
-    fc = CONFIG.features
-    return hop * fc.hop_samples + fc.window_samples
+    return CONFIG.features.hop_end_sample(hop)
 
 
 def hop_end_seconds(hop: int) -> float:
