@@ -7,12 +7,28 @@ makes an epoch reproducible regardless of worker order.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
-from tinykws.config import CONFIG, AugmentConfig
-from tinykws.data.wav import to_int16
+from tinykws.config import CONFIG, SHARED_DATA_DIR, AugmentConfig
+from tinykws.data import layout
+from tinykws.data.wav import read_wav, to_int16
+from tinykws.errors import TinyKwsError
 
 _EPS = 1e-9
+
+
+def load_noises(roots: list[Path], needed_by: str) -> list[np.ndarray]:
+    """Background noise beside the data folders, else the real recordings of ../shared/data: one rule for the
+    training augmentation and the streams. `needed_by` says in the error what cannot go on without it."""
+    files = layout.noise_files(roots) or layout.noise_files([SHARED_DATA_DIR])
+    if not files:
+        raise TinyKwsError(
+            f"no _background_noise_/ folder beside {', '.join(map(str, roots))} or in {SHARED_DATA_DIR}: "
+            f"{needed_by} needs one"
+        )
+    return [read_wav(f) for f in files]
 
 
 def time_shift(clip: np.ndarray, shift: int) -> np.ndarray:

@@ -15,11 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from tinykws.config import CONFIG, SHARED_DATA_DIR, StreamConfig
-from tinykws.data import layout
-from tinykws.data.augment import noise_segment, rms
-from tinykws.data.wav import read_wav, to_int16
-from tinykws.errors import TinyKwsError
+from tinykws.config import CONFIG, StreamConfig
+from tinykws.data.augment import load_noises, noise_segment, rms
+from tinykws.data.wav import to_int16
 
 _FADE = 160  # 10 ms ramps at a clip's edges: its own recording noise must not start with a click
 
@@ -193,9 +191,7 @@ def over_noise(
 ) -> list[Stream]:  # fmt: skip
     """The positive streams and (hours > 0) the negative one, over the background noise beside `roots` (else
     the real recordings of ../shared/data)."""
-    noises = [read_wav(p) for p in layout.noise_files(roots) or layout.noise_files([SHARED_DATA_DIR])]
-    if not noises:
-        raise TinyKwsError(f"no _background_noise_/ recordings beside {', '.join(map(str, roots))}")
+    noises = load_noises(roots, "a stream's noise bed")
     out = positive_streams(audio, words, positive, noises, sc)
     if hours > 0:
         out.append(negative_stream(audio, words, positive, noises, hours, sc))

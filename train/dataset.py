@@ -24,9 +24,9 @@ import numpy as np
 from tqdm import tqdm
 
 from tinykws.atomic import atomic_path
-from tinykws.config import BUILD_DIR, CONFIG, SHARED_DATA_DIR, AugmentConfig, TinyKwsConfig
+from tinykws.config import BUILD_DIR, CONFIG, AugmentConfig, TinyKwsConfig
 from tinykws.data import layout
-from tinykws.data.augment import Augmenter
+from tinykws.data.augment import Augmenter, load_noises
 from tinykws.data.wav import fit_clip, read_wav
 from tinykws.errors import TinyKwsError
 from tinykws.features import mfcc
@@ -52,17 +52,6 @@ class Bank:
 
 def concat_banks(a: Bank, b: Bank) -> Bank:
     return Bank(*(np.concatenate([getattr(a, f), getattr(b, f)]) for f in ("features", "words", "speakers", "sources")))
-
-
-def load_noises(roots: list[Path]) -> list[np.ndarray]:
-    """Background noise beside the data folders, else the real recordings of ../shared/data."""
-    files = layout.noise_files(roots) or layout.noise_files([SHARED_DATA_DIR])
-    if not files:
-        raise TinyKwsError(
-            f"no _background_noise_/ folder beside {', '.join(map(str, roots))} or in {SHARED_DATA_DIR}: "
-            "augmentation needs one"
-        )
-    return [read_wav(f) for f in files]
 
 
 def _corpus_hashes(clips: list[layout.Clip]) -> list[str]:
@@ -98,7 +87,7 @@ def bank_key(clips: list[layout.Clip], cfg: TinyKwsConfig) -> str:
 @lru_cache(maxsize=2)
 def _noises(noise_roots: tuple[str, ...]) -> list[np.ndarray]:
     # One read per worker process: every shard would otherwise read the same noise recordings again.
-    return load_noises([Path(r) for r in noise_roots])
+    return load_noises([Path(r) for r in noise_roots], "augmentation")
 
 
 def _augmenter(noise_roots: tuple[str, ...], augment: AugmentConfig = CONFIG.augment) -> Augmenter:
