@@ -27,20 +27,14 @@ from tinykws.config import BUILD_DIR, CONFIG
 from tinykws.features import mfcc
 
 _CALIBRATION_CLIPS = 1500
-_BLOCK_FRAMES = 4096
 
 
 def log_mel_bands(audio: np.ndarray) -> np.ndarray:
-    """(..., samples) int16 -> (..., frames, num_mel_bands) int32: the front end's log-mel stage (Q6 log2)."""
+    """(..., samples) int16 -> (..., frames, num_mel_bands): the front end's log-mel stage (Q6 log2)."""
     fc = CONFIG.features
     frames = mfcc.frame_signal(audio, fc)
-    flat = frames.reshape(-1, fc.window_samples)
-    out = np.empty((flat.shape[0], fc.num_mel_bands), np.int32)
-    for i in range(0, flat.shape[0], _BLOCK_FRAMES):
-        block = flat[i : i + _BLOCK_FRAMES]
-        x_r, x_i = mfcc.real_fft(mfcc.apply_window(block, fc), fc)
-        out[i : i + len(block)] = mfcc.log2_q(mfcc.mel_energies(mfcc.power_spectrum(x_r, x_i), fc), fc)
-    return out.reshape(*frames.shape[:-1], fc.num_mel_bands)
+    bands = mfcc.log_mel_of_frames(frames.reshape(-1, fc.window_samples), fc)
+    return bands.reshape(*frames.shape[:-1], fc.num_mel_bands)
 
 
 def _calibration() -> tuple[np.ndarray, np.ndarray]:

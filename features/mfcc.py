@@ -160,14 +160,20 @@ def frame_stages(frames: np.ndarray, fc: FeatureConfig = CONFIG.features) -> dic
     }
 
 
-def cepstra_of_frames(frames: np.ndarray, fc: FeatureConfig = CONFIG.features) -> np.ndarray:
-    """(N, window_samples) int16 -> (N, num_mfcc) int32 cepstra, before int8 quantisation."""
-    out = np.empty((frames.shape[0], fc.num_mfcc), dtype=np.int32)
+def log_mel_of_frames(frames: np.ndarray, fc: FeatureConfig = CONFIG.features) -> np.ndarray:
+    """(N, window_samples) int16 -> (N, num_mel_bands) int16 log mel energies, in blocks (the FFT's int64
+    intermediates of a whole bank shard at once would not fit in memory)."""
+    out = np.empty((frames.shape[0], fc.num_mel_bands), dtype=np.int16)
     for i in range(0, frames.shape[0], _BLOCK_FRAMES):
         block = frames[i : i + _BLOCK_FRAMES]
         x_r, x_i = real_fft(apply_window(block, fc), fc)
-        out[i : i + len(block)] = dct(log2_q(mel_energies(power_spectrum(x_r, x_i), fc), fc), fc)
+        out[i : i + len(block)] = log2_q(mel_energies(power_spectrum(x_r, x_i), fc), fc)
     return out
+
+
+def cepstra_of_frames(frames: np.ndarray, fc: FeatureConfig = CONFIG.features) -> np.ndarray:
+    """(N, window_samples) int16 -> (N, num_mfcc) int32 cepstra, before int8 quantisation."""
+    return dct(log_mel_of_frames(frames, fc), fc)
 
 
 def features_of_frames(frames: np.ndarray, fc: FeatureConfig = CONFIG.features) -> np.ndarray:
