@@ -173,3 +173,36 @@ def test_a_shipped_card_says_how_to_train_it_again_and_its_body_must_be_the_ship
     model.save(run / "model.npz")
     card = json.loads((ship.ship("yes", run) / "model.json").read_text())
     assert card["reproduce"].startswith(f"tinykws train --task yes --body {body}  (then")
+
+
+def test_a_card_names_the_data_beside_the_repository_relative_to_it_not_to_one_machine(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from tinykws.portable import portable_paths, repo_relative
+    from tinykws.train import ship
+    from tinykws.train.int_model import IntModel
+
+    root = tmp_path / "checkout"
+    assert repo_relative(root / "build" / "data" / "synth", root) == "build/data/synth"
+    assert repo_relative(tmp_path / "beside" / "data", root) == "../beside/data"
+    assert repo_relative("/elsewhere/data", root) == "/elsewhere/data"  # not beside the repository: kept
+    assert repo_relative("build/runs/yes", root) == "build/runs/yes"
+    nested = {"roots": [str(root / "a"), "x"], "n": 3, "inner": {"png": str(root / "b.png"), "s": "/"}}
+    assert portable_paths(nested, root) == {"roots": ["a", "x"], "n": 3, "inner": {"png": "b.png", "s": "/"}}
+    # Shipping writes the card that way: the run's absolute roots become the repository's relative ones.
+    monkeypatch.setattr(ship, "MODELS_DIR", tmp_path / "models")
+    run = tmp_path / "run"
+    run.mkdir()
+    model = IntModel.load(REPO_ROOT / "models" / "yes" / "model.npz")
+    beside = REPO_ROOT.parent / "beside" / "clips"
+    model.meta = {"report": {"data": {"roots": [str(REPO_ROOT / "build" / "data" / "synth"), str(beside)]}}}
+    model.save(run / "model.npz")
+    torch.save({"float_state": {}, "qat_state": {}, "history": []}, run / "checkpoint.pt")
+    card = json.loads((ship.ship("yes", run) / "model.json").read_text())
+    assert card["training_data"]["roots"] == ["build/data/synth", "../beside/clips"]
+    # And the shipped cards are written so (their stream-eval figures too: written by `stream-eval --apply`).
+    for task in ("yes", "kws12"):
+        shipped = json.loads((REPO_ROOT / "models" / task / "model.json").read_text())
+        stream = shipped.get("stream_eval") or {}
+        paths = [*shipped["training_data"]["roots"], *stream.get("data", []), stream.get("det_png", "")]
+        assert paths and not [p for p in paths if Path(p).is_absolute()]

@@ -15,6 +15,7 @@ from pathlib import Path
 from tinykws.atomic import atomic_path
 from tinykws.config import BUILD_DIR, CONFIG, REPO_ROOT
 from tinykws.errors import TinyKwsError
+from tinykws.portable import portable_paths
 from tinykws.train.evaluate import MODELS_DIR
 from tinykws.train.int_model import IntModel
 from tinykws.train.trainer import DEFAULT_TRANSFER, SHIPPED_BODY, save_torch
@@ -81,7 +82,7 @@ def ship(task: str, run_dir: Path) -> Path:
         "config": model.meta.get("config"),
     }
     with atomic_path(out / "model.json", suffix=".json") as tmp:
-        tmp.write_text(json.dumps(card, indent=1) + "\n")
+        tmp.write_text(json.dumps(portable_paths(card), indent=1) + "\n")
     return out
 
 

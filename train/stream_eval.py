@@ -390,7 +390,9 @@ def apply_detector(model: IntModel, path: Path, dc: DetectorConfig, result: dict
 
 
 def _card(result: dict) -> dict:
-    return {k: v for k, v in result.items() if k not in ("curves", "grid")}
+    from tinykws.portable import portable_paths
+
+    return portable_paths({k: v for k, v in result.items() if k not in ("curves", "grid")})
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -27,6 +27,7 @@ from tinykws.atomic import atomic_path
 from tinykws.config import BUILD_DIR, CONFIG, REPO_ROOT, TinyKwsConfig
 from tinykws.data import layout
 from tinykws.errors import TinyKwsError
+from tinykws.portable import repo_relative
 from tinykws.train import dataset, metrics
 
 DEFAULT_RUNS = BUILD_DIR / "runs"
@@ -192,7 +193,7 @@ class Run:
         ]
         clips = main + extra
         self.data_description = {
-            "roots": [str(r) for r in self.roots + self.extra_roots],
+            "roots": [repo_relative(r) for r in self.roots + self.extra_roots],
             "positives": "synthetic only" if self.synthetic_positives else "real and synthetic",
             "train_clips": {
                 s: sum(1 for c in clips if self._trainable(c) and c.source == s) for s in ("real", "synth")
