@@ -202,6 +202,32 @@ def test_page_rounds_to_int16_as_the_board(site, browser):
     assert got == [want, want]
 
 
+def test_the_page_resampler_passes_every_frequency_the_front_end_hears(site, browser):
+    """Microphone audio at 48 / 44.1 kHz reaches the engine with the band the mel filters read (up to
+    mel_high_hz) flat, and what would alias into that band gone: otherwise the page's top mel bands are quieter
+    than those the model learnt from 16 kHz recordings."""
+    top = CONFIG.features.mel_high_hz
+    freqs = [1000.0, 5000.0, top - 300.0, top]
+    aliased = [RATE - top + 50.0, RATE - top + 400.0, 12000.0]  # fold back to top - 50 Hz and below
+    page = browser.open(site)
+    _ready(page)
+    got = page.evaluate(f"""import("./resample.js").then(({{ Resampler }}) => {{
+        const gain = (rate, f) => {{
+            const x = new Float64Array(rate).map((_, i) => 0.5 * Math.sin(2 * Math.PI * f * i / rate));
+            const r = new Resampler(rate, {RATE});
+            const y = [];
+            for (let i = 0; i < x.length; i += 128) y.push(...r.push(x.subarray(i, i + 128)));
+            const mid = y.slice(2000, y.length - 2000);  // away from the start-up zeros
+            const rms = Math.sqrt(mid.reduce((a, v) => a + v * v, 0) / mid.length);
+            return 20 * Math.log10(rms / (0.5 / Math.SQRT2));
+        }};
+        return [48000, 44100].map((rate) => [{freqs}.map((f) => gain(rate, f)), {aliased}.map((f) => gain(rate, f))]);
+    }})""")
+    for (passed, stopped), rate in zip(got, (48000, 44100), strict=True):
+        assert max(abs(g) for g in passed) < 0.1, (rate, passed)
+        assert max(stopped) < -60.0, (rate, stopped)
+
+
 def test_page_hears_the_fake_microphone(site, stream, detect_lines, tmp_path):
     path, spans = stream
     duration = spans[-1][2] + 0.4

@@ -2,8 +2,12 @@
 // size (the AudioWorklet's 128-frame render quanta, or a whole decoded file). Used by worklet.js for the
 // microphone and by app.js for WAV files that are not already at the model's rate.
 
-const HALF_TAPS = 16; // zero crossings of the low-pass on either side of an output sample
-const PASSBAND = 0.9; // cutoff as a share of the lower of the two Nyquist frequencies
+// The front end's mel filters reach 7.6 kHz (FeatureConfig.mel_high_hz), so the low-pass must pass that flat:
+// cutoff at the output's Nyquist frequency (8 kHz), with enough taps that the transition (7.6-8.4 kHz) is over
+// before 8.4 kHz, whose alias lands at 7.6 kHz. 56 zero crossings a side: flat within 0.01 dB to 7.6 kHz,
+// >= 75 dB down from 8.4 kHz (16 crossings and a 7.2 kHz cutoff took 3.6 dB off 7 kHz and 14 dB off 7.6 kHz).
+const HALF_TAPS = 56; // zero crossings of the low-pass on either side of an output sample
+const PASSBAND = 1.0; // cutoff as a share of the lower of the two Nyquist frequencies
 
 function gcd(a, b) {
   while (b) [a, b] = [b, a % b];
