@@ -8,7 +8,7 @@ detection; when stdout is not a terminal, or with --jsonl, it prints only the de
     {"t": 2.87, "hop": 142, "keyword": "yes", "score": 42.0}
 
 `t` counts from the first sample heard. A device that cannot record at 16 kHz is opened at its default rate
-and each block is resampled on its own (scipy.signal.resample_poly), which is simple but not seamless.
+and resampled as a stream (firmware/resample.py, the web page's filter): block edges leave no seam.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from tinykws.data import layout
 from tinykws.data.wav import to_int16
 from tinykws.errors import TinyKwsError
 from tinykws.firmware.detect import output_lines, scores_record
+from tinykws.firmware.resample import StreamResampler
 from tinykws.train.detector import detector_config
 from tinykws.train.int_model import IntModel
 
@@ -108,9 +109,8 @@ def mic_blocks(device: str | None, report: Callable[[str], None]) -> Iterator[np
         sd.check_input_settings(device=info["index"], samplerate=want, channels=1, dtype="int16")
     except Exception:  # noqa: BLE001 - PortAudio answers with several error types
         rate = int(info["default_samplerate"])
-        report(f"{info['name']} cannot record at {want} Hz: recording at {rate} Hz and resampling each block")
-    g = math.gcd(want, rate)
-    up, down = want // g, rate // g
+        report(f"{info['name']} cannot record at {want} Hz: recording at {rate} Hz and resampling")
+    resampler = StreamResampler(rate, want)
     blocks: queue.Queue[np.ndarray] = queue.Queue()
 
     def callback(indata: np.ndarray, _frames: int, _time: object, _status: object) -> None:
@@ -134,9 +134,7 @@ def mic_blocks(device: str | None, report: Callable[[str], None]) -> Iterator[np
                 report(f"listening on {info['name']} at {rate} Hz")
                 first = False
             if rate != want:
-                from scipy.signal import resample_poly
-
-                block = to_int16(resample_poly(block.astype(np.float64), up, down))
+                block = to_int16(resampler.push(block))
             yield block
 
 

@@ -130,3 +130,59 @@ def test_virtual_microphone(stream, pulse, tmp_path, capsys):
     for g, e in zip(got, expected, strict=True):
         assert abs(g["t"] - e["t"]) <= 0.5, (got, expected)
     assert f"{len(got)} detections (yes {len(got)})" in err.read_text()
+
+
+def test_a_microphone_that_cannot_record_at_16_khz_is_resampled_without_seams(stream, monkeypatch):
+    """A device refusing 16 kHz is opened at its own rate (48 kHz here, a fake PortAudio) and its blocks are
+    resampled as one stream: what listen hears is the 16 kHz recording again, to rounding, blocks and all."""
+    import threading
+    import types
+
+    from scipy.signal import resample_poly
+
+    from tinykws.data.wav import read_wav, to_int16
+    from tinykws.firmware import listen
+
+    original = read_wav(stream[0])[: 3 * RATE]
+    at48 = to_int16(resample_poly(original.astype(np.float64), 3, 1))
+    device = {"index": 0, "name": "fake mic", "max_input_channels": 1, "default_samplerate": 48000.0}
+
+    class InputStream:
+        def __init__(self, device, samplerate, channels, dtype, blocksize, callback):  # noqa: ANN001
+            assert samplerate == 48000 and blocksize == round(48000 * listen.BLOCK_SECONDS)
+            self.blocksize, self.callback = blocksize, callback
+
+        def __enter__(self):  # noqa: ANN204
+            def play() -> None:
+                for i in range(0, len(at48), self.blocksize):
+                    self.callback(at48[i : i + self.blocksize, None], self.blocksize, None, None)
+
+            threading.Thread(target=play, daemon=True).start()
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            pass
+
+    def refuse_16k(device, samplerate, channels, dtype):  # noqa: ANN001, ANN202
+        if samplerate != 48000:
+            raise ValueError("Invalid sample rate")
+
+    fake = types.SimpleNamespace(query_devices=lambda *a: device if a else [device], check_input_settings=refuse_16k,
+                                 InputStream=InputStream, PortAudioError=OSError)  # fmt: skip
+    monkeypatch.setattr(listen, "import_sounddevice", lambda: fake)
+    said: list[str] = []
+    heard, got = [], 0
+    for block in listen.mic_blocks(None, said.append):
+        assert block.dtype == np.int16
+        heard.append(block)
+        got += len(block)
+        if got >= len(original) - RATE // 10:
+            break
+    heard = np.concatenate(heard).astype(np.float64)
+    assert any("cannot record at 16000 Hz: recording at 48000 Hz" in s for s in said), said
+    # The filter's delay is whole output samples at 48 -> 16 kHz: 0. Its output is the original within rounding
+    # everywhere, block edges included (each 50 ms block resampled on its own was not: seams at every edge).
+    ref = original[: len(heard)].astype(np.float64)
+    err = heard - ref
+    inner = slice(RATE // 10, len(heard) - RATE // 10)
+    assert np.sqrt(np.mean(err[inner] ** 2)) < 0.01 * np.sqrt(np.mean(ref[inner] ** 2))

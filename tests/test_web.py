@@ -20,7 +20,7 @@ import pytest
 from chromium import Chromium, Page, executable
 
 from tinykws.cli import main
-from tinykws.config import BUILD_DIR, CONFIG
+from tinykws.config import BUILD_DIR, CONFIG, LIVE
 
 RATE = CONFIG.audio.sample_rate
 MIC_TOLERANCE_S = 0.3  # resampling (44.1 kHz and back) and when capture starts against the first sample heard
@@ -226,6 +226,31 @@ def test_the_page_resampler_passes_every_frequency_the_front_end_hears(site, bro
     for (passed, stopped), rate in zip(got, (48000, 44100), strict=True):
         assert max(abs(g) for g in passed) < 0.1, (rate, passed)
         assert max(stopped) < -60.0, (rate, stopped)
+
+
+def test_the_page_resamples_as_listen_does(site, browser):
+    """deploy/web/resample.js and firmware/resample.py (`listen`'s) are one filter: the same outputs for the same
+    input, fed in other block sizes (each is seamless: pushing in blocks equals pushing all at once)."""
+    from tinykws.firmware.resample import StreamResampler
+
+    rng = np.random.default_rng(7)
+    page = browser.open(site)
+    _ready(page)
+    for rate in (48000, 44100, 8000):
+        x = (0.3 * rng.standard_normal(rate // 4)).round(6)
+        got = page.evaluate(f"""import("./resample.js").then(({{ Resampler }}) => {{
+            const x = Float64Array.from({x.tolist()});
+            const r = new Resampler({rate}, {RATE});
+            const y = [];
+            for (let i = 0; i < x.length; i += 128) y.push(...r.push(x.subarray(i, i + 128)));
+            return y;
+        }})""")
+        r = StreamResampler(rate, RATE)
+        sizes = rng.integers(1, 700, size=len(x))
+        cuts = np.cumsum(sizes)[np.cumsum(sizes) < len(x)]
+        want = np.concatenate([r.push(part) for part in np.split(x, cuts)])
+        assert len(got) == len(want) > 0.9 * len(x) * RATE / rate - LIVE.resample_half_taps * 2
+        assert np.abs(np.array(got) - want).max() < 1e-9, rate
 
 
 def test_page_hears_the_fake_microphone(site, stream, detect_lines, tmp_path):

@@ -461,3 +461,19 @@ class FirmwareConfig:
 
 
 FIRMWARE = FirmwareConfig()
+
+
+@dataclass(frozen=True)
+class LiveConfig:
+    """The live demos (`tinykws listen`, the web page): how a microphone's audio reaches the engine. Kept out of
+    TinyKwsConfig: nothing here changes a model or a feature."""
+
+    # A microphone that cannot record at the model's rate is resampled as a stream (firmware/resample.py for
+    # `listen`, deploy/web/resample.js for the page, tested equal): a Blackman-windowed sinc cut off at the lower
+    # Nyquist frequency (8 kHz) with this many zero crossings a side, so the band the mel filters read (to
+    # FeatureConfig.mel_high_hz, 7.6 kHz) is flat and what would alias into it (from 8.4 kHz) is >= 75 dB down.
+    resample_half_taps: int = 56
+    resample_passband: float = 1.0  # the cutoff as a share of the lower Nyquist frequency
+
+
+LIVE = LiveConfig()

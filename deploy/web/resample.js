@@ -6,6 +6,7 @@
 // cutoff at the output's Nyquist frequency (8 kHz), with enough taps that the transition (7.6-8.4 kHz) is over
 // before 8.4 kHz, whose alias lands at 7.6 kHz. 56 zero crossings a side: flat within 0.01 dB to 7.6 kHz,
 // >= 75 dB down from 8.4 kHz (16 crossings and a 7.2 kHz cutoff took 3.6 dB off 7 kHz and 14 dB off 7.6 kHz).
+// tinykws/config.py LiveConfig holds the same two numbers for firmware/resample.py (`listen`); a test runs both.
 const HALF_TAPS = 56; // zero crossings of the low-pass on either side of an output sample
 const PASSBAND = 1.0; // cutoff as a share of the lower of the two Nyquist frequencies
 
