@@ -77,7 +77,6 @@ def mine(task: str, half: int, model_path: Path, out: Path, hours: float, negati
     from tinykws.firmware.engine import CEngine
     from tinykws.train import stream_eval
     from tinykws.train.detector import hop_scores
-    from tinykws.train.engine import hop_end_sample
     from tinykws.train.int_model import IntModel
 
     model = IntModel.load(model_path)
@@ -86,7 +85,7 @@ def mine(task: str, half: int, model_path: Path, out: Path, hours: float, negati
     count = {"negative": 0, "positive": 0}
     for s in built:
         score = hop_scores(stream_eval.stream_logits(model, s.audio, CEngine))[:, 1].astype(np.int64)
-        ends = hop_end_sample(np.arange(first, first + len(score)))
+        ends = CONFIG.features.hop_end_sample(np.arange(first, first + len(score)))
         if not s.positives:
             # The best 5-hop sums, at least 10 hops apart, each window a whole second.
             sums = np.convolve(score, np.ones(5, np.int64))[: len(score)]

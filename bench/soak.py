@@ -51,7 +51,7 @@ from tinykws.data.wav import read_wav, to_int16, wav_header
 from tinykws.firmware import board
 from tinykws.firmware.engine import CEngine
 from tinykws.train.detector import Detection, detector_config
-from tinykws.train.engine import HopRecord, PythonEngine, hop_end_sample
+from tinykws.train.engine import HopRecord, PythonEngine
 from tinykws.train.int_model import IntModel
 
 SR = CONFIG.audio.sample_rate
@@ -234,7 +234,7 @@ class Matcher:
             self._close(self.pending.popleft())
 
     def detection(self, det: Detection) -> None:
-        at = hop_end_sample(det.hop)
+        at = CONFIG.features.hop_end_sample(det.hop)
         self.close_before(at)
         h = self.hours[at // (3600 * SR)]
         h.detections += 1
@@ -355,7 +355,7 @@ class Soak:
         if slice_s * SR < 2 * warm_hops * FC.hop_samples or self.total < slice_s * SR:
             raise SystemExit(f"soak: slices must be >= {2 * warm_hops * FC.hop_samples / SR} s and fit the run")
         self.slices = plan_slices(self.total, int(slice_s * SR), int(slice_every_s * SR))
-        warm = hop_end_sample(warm_hops)
+        warm = CONFIG.features.hop_end_sample(warm_hops)
         # No clip or edge case from 2 s before a slice to 1 s past its warm-up: its detectors start in step.
         quiet = [(s - 2 * SR, s + warm + SR) for s, _ in self.slices]
         self.gen = Generator(Sources(self.model, seed), seed, self.total, quiet)

@@ -20,23 +20,21 @@ import numpy as np
 
 from tinykws.config import CONFIG, SHARED_DATA_DIR
 from tinykws.data import layout
+from tinykws.data.context import spoken_span
 from tinykws.data.wav import read_wav
 from tinykws.firmware.engine import CEngine
 from tinykws.train import stream_eval as se
 from tinykws.train.detector import detector_config
-from tinykws.train.engine import hop_end_sample
 from tinykws.train.int_model import IntModel
 
 BUCKETS = (0.0, 0.45, 0.55, 0.65, 0.75, 0.9, 10.0)  # seconds of spoken word
 
 
 def spoken_seconds(x: np.ndarray, floor_db: float = 25.0) -> float:
-    """Length of the loud part: first to last 10 ms frame within `floor_db` of the loudest."""
-    frame = CONFIG.audio.sample_rate // 100
-    n = max(len(x) // frame, 1)
-    power = np.mean(np.resize(x.astype(np.float64), n * frame).reshape(n, frame) ** 2, axis=1) + 1e-9
-    loud = np.flatnonzero(power >= power.max() * 10.0 ** (-floor_db / 10.0))
-    return float(loud[-1] - loud[0] + 1) / 100.0
+    """Length of the loud part (data/context.py's spoken_span: 10 ms frames within `floor_db` of the loudest).
+    25 dB, not the context windows' 30: the README's word lengths were measured so."""
+    a, b = spoken_span(x, floor_db)
+    return (b - a) / CONFIG.audio.sample_rate
 
 
 def quantiles(values: list[float]) -> str:
@@ -62,7 +60,7 @@ def main(argv: list[str]) -> int:
         sm = se.smooth(logits, model.labels, dc.smoothing_hops)
         fired = se.fire(sm, dc.threshold, dc.smoothing_hops, dc.refractory_hops)
         hits = se.score(s, fired, sm.best_class, model.labels, model.input_frames - 1).hits
-        ends = hop_end_sample(np.arange(len(sm.best_sum)) + model.input_frames - 1)
+        ends = CONFIG.features.hop_end_sample(np.arange(len(sm.best_sum)) + model.input_frames - 1)
         tail = int(CONFIG.stream.hit_tail_seconds * CONFIG.audio.sample_rate)
         for e, hit in zip(s.positives, hits, strict=True):
             a, b = np.searchsorted(ends, [e.start, e.start + e.length + tail])

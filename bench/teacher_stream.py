@@ -32,7 +32,6 @@ from tinykws.data import layout
 from tinykws.errors import TinyKwsError, run_script
 from tinykws.train import stream_eval, teacher
 from tinykws.train.detector import keyword_mask
-from tinykws.train.engine import hop_end_sample
 from tinykws.train.evaluate import load_model
 
 _CLIP_VIEW_HOPS = 4  # --view clip: a teacher output every 80 ms, as live
@@ -65,7 +64,7 @@ def record(
     out = []
     for s in tqdm(built, desc="teacher streams", unit="stream", disable=not progress, file=sys.stderr):
         hops = CONFIG.features.frames_for(len(s.audio))
-        ends = hop_end_sample(np.arange(first_hop, hops))
+        ends = CONFIG.features.hop_end_sample(np.arange(first_hop, hops))
         if view == "clip":
             out.append((s, clip_view_logits(head, s.audio, ends, keywords, scale, jobs)))
             continue

@@ -29,14 +29,9 @@ class HopRecord:
     sums: np.ndarray | None  # (classes,) int32 smoothed score sums; None until the detector's window is full
 
 
-def hop_end_sample(hop: int | np.ndarray) -> int | np.ndarray:
-    """Sample (since reset) at which hop `hop`'s frame is complete: the end of its analysis window."""
-    return CONFIG.features.hop_end_sample(hop)
-
-
 def hop_end_seconds(hop: int) -> float:
     """Time at which hop `hop`'s frame is complete: the end of its analysis window."""
-    return hop_end_sample(hop) / CONFIG.audio.sample_rate
+    return CONFIG.features.hop_end_sample(hop) / CONFIG.audio.sample_rate
 
 
 class PythonEngine:

@@ -33,7 +33,7 @@ from tinykws.data import layout, streams
 from tinykws.data.wav import read_wav
 from tinykws.errors import TinyKwsError
 from tinykws.train.detector import detector_config, hop_scores, keyword_mask
-from tinykws.train.engine import PythonEngine, hop_end_sample
+from tinykws.train.engine import PythonEngine
 from tinykws.train.int_model import IntModel
 
 _CHUNK = CONFIG.audio.sample_rate  # a second of audio per engine call: keeps the recorded hops of one call few
@@ -122,7 +122,7 @@ def score(
     ends = np.array([e.start + e.length + tail for e in pos], dtype=np.int64)
     hits = np.zeros(len(pos), dtype=bool)
     false_accepts = 0
-    t_end = hop_end_sample(fired + first_hop)  # sample at which each detection happened
+    t_end = CONFIG.features.hop_end_sample(fired + first_hop)  # sample at which each detection happened
     for t, k in zip(t_end, classes[fired], strict=True):
         j = int(np.searchsorted(starts, t, side="right")) - 1
         if j >= 0 and t <= ends[j] and not hits[j] and labels[k] == pos[j].word:
