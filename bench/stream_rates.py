@@ -27,9 +27,7 @@ from tinykws.train.int_model import IntModel
 
 def rates_table(models: list[Path], task: str, hours: float, window: int, refractory: int, rates: list[float],
                 progress: bool = True) -> list[dict]:  # fmt: skip
-    args = argparse.Namespace(task=task, data=None, split="validation", hours=hours, positives=None,
-                              running_speech=None)  # fmt: skip
-    built, _ = se.streams_for(args)
+    built, _ = se.streams_for(task, hours)
     total_hours = sum(s.seconds for s in built) / 3600.0
     rows = []
     for path in models:

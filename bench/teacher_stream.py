@@ -106,7 +106,8 @@ def main(argv: list[str]) -> int:
     progress = not args.no_progress
 
     row: dict = {"task": args.task, "head": str(args.head), "scale": args.scale, "view": args.view}
-    built, _ = stream_eval.streams_for(args)
+    built, _ = stream_eval.streams_for(args.task, args.hours, args.split, args.data, args.positives,
+                                       args.running_speech)  # fmt: skip
     recorded = record(built, head, windows, labels, first_hop, args.scale, progress, args.view, args.jobs)
     hours = sum(s.seconds for s, _ in recorded) / 3600.0
     picked = stream_eval.evaluate(model, recorded, tune=True, target=args.target_fa)["tuned"]
@@ -115,8 +116,7 @@ def main(argv: list[str]) -> int:
     if args.tune_on_synthetic:
         if args.positives is None:
             raise TinyKwsError("--tune-on-synthetic goes with --positives (real recordings to measure on)")
-        synth_args = argparse.Namespace(**{**vars(args), "positives": None})
-        synth_built, _ = stream_eval.streams_for(synth_args)
+        synth_built, _ = stream_eval.streams_for(args.task, args.hours, args.split, args.data)
         synth_rec = record(synth_built, head, windows, labels, first_hop, args.scale, progress, args.view, args.jobs)
         tuned = stream_eval.evaluate(model, synth_rec, tune=True, target=args.target_fa)["tuned"]
         d = tuned["detector"]

@@ -452,18 +452,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true")
 
 
-def streams_for(args: argparse.Namespace) -> tuple[list[streams.Stream], list[Path]]:
-    """The streams the command's arguments ask for (--task, --data, --split, --hours, --positives,
-    --running-speech), and the clip folders they came from."""
-    roots = args.data or [SHARED_DATA_DIR / "speech_commands_test_set_v0.02"]
+def streams_for(
+    task: str,
+    hours: float,
+    split: str = "validation",
+    data: list[Path] | None = None,
+    positives: Path | None = None,
+    running_speech: Path | None = None,
+) -> tuple[list[streams.Stream], list[Path]]:
+    """The streams the command builds (its --task, --hours, --split, --data, --positives, --running-speech),
+    and the clip folders they came from."""
+    roots = data or [SHARED_DATA_DIR / "speech_commands_test_set_v0.02"]
     try:
-        if args.positives is not None:
-            running = args.running_speech or layout.default_running_speech_root()
-            built = build_folder_streams(args.positives, roots, args.split, args.task, args.hours, running)
+        if positives is not None:
+            running = running_speech or layout.default_running_speech_root()
+            built = build_folder_streams(positives, roots, split, task, hours, running)
         else:
-            built = build_streams(roots, args.split, args.task, args.hours)
+            built = build_streams(roots, split, task, hours)
     except NoWakeWordClips as e:
-        if args.data or not (synthetic := synthetic_roots(args.task)):
+        if data or not (synthetic := synthetic_roots(task)):
             raise
         # Negatives stay human where there are any: synthetic ones alone would let the threshold sink.
         roots = synthetic + roots
@@ -472,8 +479,12 @@ def streams_for(args: argparse.Namespace) -> tuple[list[streams.Stream], list[Pa
             f"tinykws: {e}; wake words from held-out synthetic voices instead (optimistic: not human speech)",
             file=sys.stderr,
         )
-        built = build_streams(roots, args.split, args.task, args.hours)
+        built = build_streams(roots, split, task, hours)
     return built, roots
+
+
+def _streams_of(args: argparse.Namespace) -> tuple[list[streams.Stream], list[Path]]:
+    return streams_for(args.task, args.hours, args.split, args.data, args.positives, args.running_speech)
 
 
 def run(args: argparse.Namespace, engines: Mapping[str, EngineFactory]) -> int:
@@ -485,7 +496,7 @@ def run(args: argparse.Namespace, engines: Mapping[str, EngineFactory]) -> int:
     if args.apply and args.no_tune:
         raise TinyKwsError("--apply writes the tuned detector: it cannot go with --no-tune")
     model, path = load_model(args.task, args.model)
-    built, roots = streams_for(args)
+    built, roots = _streams_of(args)
     recorded = []
     for s in built:
         logits = stream_logits(model, s.audio, engines[args.engine], not args.no_progress, desc=s.name)
