@@ -64,7 +64,8 @@ def _use_log_mel() -> None:
         quant_multipliers=tuple(int(s * 1e6) for s in scale),
         quant_zero_points=tuple(int(v) for v in low),
     )
-    object.__setattr__(CONFIG, "features", fc)  # CONFIG is frozen: this process only
+    # The bank builders read CONFIG.features for their cache key: this process only (CONFIG is frozen).
+    object.__setattr__(CONFIG, "features", fc)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,13 +80,17 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or BUILD_DIR / "body-variants" / f"{args.input}-{args.channels}"
     if args.input == "logmel":
         _use_log_mel()
-    object.__setattr__(CONFIG, "model", dataclasses.replace(CONFIG.model, channels=args.channels))
-    object.__setattr__(CONFIG, "body", dataclasses.replace(CONFIG.body, epochs=args.epochs))
+    # The body's width and epochs are settings train_body takes; only the input (above) is swapped in-process.
+    cfg = dataclasses.replace(
+        CONFIG,
+        model=dataclasses.replace(CONFIG.model, channels=args.channels),
+        body=dataclasses.replace(CONFIG.body, epochs=args.epochs),
+    )
     from tinykws.train import body
 
     feats, emb, sources, val = body.transfer_set(progress=False)
     t0 = time.time()
-    report = body.train_body(feats, emb, sources, val, out, cfg=CONFIG, progress=False)
+    report = body.train_body(feats, emb, sources, val, out, cfg=cfg, progress=False)
     row = {"input": args.input, "channels": args.channels, "epochs": args.epochs, "input_shape": list(feats.shape[1:])}
     row |= {k: report[k] for k in ("parameters", "rows", "val_real_r2")}
     print(json.dumps({**row, "train_seconds": round(time.time() - t0)}))

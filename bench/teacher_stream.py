@@ -38,7 +38,7 @@ _CLIP_VIEW_HOPS = 4  # --view clip: a teacher output every 80 ms, as live
 
 
 def _clip_view_embeddings(clips: np.ndarray) -> np.ndarray:
-    return teacher._embedder().embed(clips)
+    return teacher.shared_embedder().embed(clips)
 
 
 def clip_view_logits(

@@ -164,8 +164,9 @@ class Embedder:
 
 
 @lru_cache(maxsize=1)
-def _embedder() -> Embedder:
-    return Embedder()  # one per worker process
+def shared_embedder() -> Embedder:
+    """This process's one Embedder (loading the two models costs more than a small batch: one per worker)."""
+    return Embedder()
 
 
 class EmbeddingCache:
@@ -202,7 +203,7 @@ class EmbeddingCache:
             self.hits += 1
             return emb
         self.misses += 1
-        emb = (embedder or _embedder()).embed(audio).astype(np.float16)
+        emb = (embedder or shared_embedder()).embed(audio).astype(np.float16)
         with atomic_path(self.path(audio), suffix=".npy") as tmp:
             with open(tmp, "wb") as f:
                 np.save(f, emb)
