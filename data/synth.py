@@ -437,28 +437,41 @@ def build_corpus(
         _run_pool(todo, seed, jobs, progress, report, speed_range)
 
     counts = {w: sum(1 for t in tasks if t.word == w and t.path.exists()) for w in words}
-    # A folder that collects words run by run (a custom word's takes) lists them all, not the last run's alone:
-    # the earlier words' clips are still there, made with the same settings (_check_settings).
-    earlier = _read_json(out / "manifest.json") or {}
-    counts = {**{w: n for w, n in earlier.get("counts", {}).items() if w not in counts}, **counts}
-    failed = [f for f in earlier.get("failed", []) if f.get("word") not in words] + report.failed
     report.seconds = time.monotonic() - start_time
-    _write_json(
-        out / "manifest.json",
+    merge_manifest(
+        out,
+        counts,
+        report.failed,
         {
             "settings_hash": want_hash,
             "settings": settings,
             "variations_per_voice": takes,
-            "words": list(counts),
-            "counts": counts,
             "voices": len(voices),
             "voices_per_engine": report.voices_per_engine,
-            "clips": sum(counts.values()),
-            "failed": failed,
             "engines": found.versions,
         },
     )
     return report
+
+
+def merge_manifest(out: Path, counts: dict[str, int], failed: list[dict], fields: dict) -> None:
+    """Write OUT/manifest.json for `counts`' words, keeping every other word an earlier run listed there.
+
+    A folder that collects words run by run (a custom word's takes) lists them all, not the last run's alone: the
+    earlier words' clips are still there, made with the same settings (_check_settings). Two runs may finish at
+    once (two `make keyword`s): the read and the write are one step under a lock, or one run's word is lost."""
+    import fcntl
+
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / ".manifest.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        earlier = _read_json(out / "manifest.json") or {}
+        merged = {**{w: n for w, n in earlier.get("counts", {}).items() if w not in counts}, **counts}
+        kept = [f for f in earlier.get("failed", []) if f.get("word") not in counts]
+        _write_json(
+            out / "manifest.json",
+            {**fields, "words": list(merged), "counts": merged, "clips": sum(merged.values()), "failed": kept + failed},
+        )
 
 
 def _run_pool(

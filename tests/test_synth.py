@@ -200,6 +200,28 @@ def test_a_folder_that_collects_words_lists_them_all(tmp_path):
     assert manifest["clips"] == len(list(out.rglob("*.wav"))) == 2 * takes
 
 
+def _merge_many(out: str, word: str, times: int) -> None:
+    for n in range(times):
+        synth.merge_manifest(Path(out), {word: n + 1}, [], {"settings_hash": "h"})
+
+
+def test_runs_that_finish_at_once_keep_each_others_words(tmp_path):
+    """Two `make keyword`s finishing together read-merge-write the same manifest: under its lock no word is lost
+    (without it, one process's write replaced the other's within a few rounds)."""
+    import multiprocessing
+
+    words = ["one", "two", "three", "four"]
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_merge_many, args=(str(tmp_path), w, 60)) for w in words]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["counts"] == {w: 60 for w in words} and manifest["clips"] == 240
+
+
 def test_discovery_finds_espeak_voices():
     _require_tools()
     found = voices.discover_voices(["espeak-ng"], probe=synth.probe, jobs=2)
