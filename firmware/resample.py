@@ -16,7 +16,8 @@ from tinykws.config import LIVE, LiveConfig
 
 
 class StreamResampler:
-    """push(float samples, full scale +-1) -> the outputs they complete, float64."""
+    """push(samples) -> the outputs they complete, float64, in the samples' own scale (the filter is linear:
+    the page feeds it Web Audio's +-1 floats, `listen` int16 values)."""
 
     def __init__(self, in_rate: int, out_rate: int, lc: LiveConfig = LIVE) -> None:
         g = math.gcd(in_rate, out_rate)

@@ -32,6 +32,6 @@ def portable_paths(obj: Any, root: Path = REPO_ROOT) -> Any:
         return {k: portable_paths(v, root) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [portable_paths(v, root) for v in obj]
-    if isinstance(obj, str) and obj.startswith(os.sep):
-        return repo_relative(obj, root)
+    if isinstance(obj, str):
+        return repo_relative(obj, root)  # a relative path or any other text comes back as it was
     return obj

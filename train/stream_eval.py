@@ -483,10 +483,6 @@ def streams_for(
     return built, roots
 
 
-def _streams_of(args: argparse.Namespace) -> tuple[list[streams.Stream], list[Path]]:
-    return streams_for(args.task, args.hours, args.split, args.data, args.positives, args.running_speech)
-
-
 def run(args: argparse.Namespace, engines: Mapping[str, EngineFactory]) -> int:
     """The command; `engines` maps each `--engine` choice to its engine class."""
     from tinykws.train.evaluate import load_model
@@ -496,7 +492,7 @@ def run(args: argparse.Namespace, engines: Mapping[str, EngineFactory]) -> int:
     if args.apply and args.no_tune:
         raise TinyKwsError("--apply writes the tuned detector: it cannot go with --no-tune")
     model, path = load_model(args.task, args.model)
-    built, roots = _streams_of(args)
+    built, roots = streams_for(args.task, args.hours, args.split, args.data, args.positives, args.running_speech)
     recorded = []
     for s in built:
         logits = stream_logits(model, s.audio, engines[args.engine], not args.no_progress, desc=s.name)
